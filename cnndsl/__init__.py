@@ -1,0 +1,1 @@
+"""cnndsl: a declarative architecture language and compiler for CNNs."""
