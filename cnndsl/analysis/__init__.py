@@ -1,0 +1,1 @@
+"""Analyses of a checked network: parameters, multiply-accumulates, memory and summaries."""

@@ -1,0 +1,290 @@
+"""Shape inference: each node kind owns one rule from input shapes to its output shape.
+
+Shapes exclude the batch dimension, which is always symbolic: ``(C, H, W)`` for feature maps,
+``(F,)`` for feature vectors. Sizes may be symbolic polynomials (see ``symbolic.py``). A rule
+raises ``ShapeError`` with the code of what went wrong; the elaborator turns that into a
+positioned diagnostic at the layer that caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from cnndsl import ir
+from cnndsl.diagnostics import Code
+from cnndsl.symbolic import Dim, ceildiv, dim_str, floordiv, simplify
+
+Shape = tuple[Dim, ...]
+
+
+class ShapeError(Exception):
+    """A shape rule failed; carries the diagnostic code and message."""
+
+    def __init__(self, code: Code, message: str, *notes: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.notes = notes
+
+
+def fmt(shape: Shape) -> str:
+    """``N x 64 x 56 x 56``."""
+    return ir.shape_str(shape)
+
+
+def _map(node: ir.Node, shape: Shape, what: str) -> tuple[Dim, Dim, Dim]:
+    if len(shape) != 3:
+        raise ShapeError(
+            Code.RANK_MISMATCH,
+            f"{what} needs a feature map N x C x H x W, but its input is {fmt(shape)}",
+            "a flatten or linear layer came before it" if len(shape) == 1 else "",
+        )
+    c, h, w = shape
+    return c, h, w
+
+
+def _check_channels(actual: Dim, expected: int, what: str) -> None:
+    if actual != expected:
+        raise ShapeError(
+            Code.CHANNEL_MISMATCH, f"{what} expects {expected} channels but receives {actual}"
+        )
+
+
+def _window(size: Dim, kernel: int, stride: int, pad_before: int, pad_after: int,
+            dilation: int, axis: str, what: str) -> Dim:
+    padded = simplify(size + pad_before + pad_after)
+    reach = dilation * (kernel - 1) + 1
+    if isinstance(padded, int) and padded < reach:
+        raise ShapeError(
+            Code.KERNEL_TOO_LARGE,
+            f"{what} kernel spans {reach} along {axis} but the padded input is only {padded}",
+        )
+    return simplify(floordiv(padded - reach, stride) + 1)
+
+
+def _positive(shape: Shape, what: str) -> Shape:
+    for dim in shape:
+        if isinstance(dim, int) and dim <= 0:
+            raise ShapeError(Code.EMPTY_OUTPUT, f"{what} output {fmt(shape)} has a size of {dim}")
+    return shape
+
+
+def conv(node: ir.Conv, inputs: Sequence[Shape]) -> Shape:
+    """Convolution: channels must match; H' = floor((H + pads - d(k-1) - 1)/s) + 1."""
+    c, h, w = _map(node, inputs[0], "convolution")
+    _check_channels(c, node.in_channels, "convolution")
+    if node.in_channels % node.groups or node.out_channels % node.groups:
+        raise ShapeError(
+            Code.CHANNEL_MISMATCH,
+            f"groups={node.groups} must divide both {node.in_channels} input and "
+            f"{node.out_channels} output channels",
+        )
+    top, left, bottom, right = node.padding
+    height = _window(h, node.kernel[0], node.stride[0], top, bottom, node.dilation[0], "height",
+                     "convolution")
+    width = _window(w, node.kernel[1], node.stride[1], left, right, node.dilation[1], "width",
+                    "convolution")
+    return _positive((node.out_channels, height, width), "convolution")
+
+
+def conv_transpose(node: ir.ConvTranspose, inputs: Sequence[Shape]) -> Shape:
+    """Transposed convolution: H' = (H-1)s - 2p + d(k-1) + output_padding + 1."""
+    c, h, w = _map(node, inputs[0], "transposed convolution")
+    _check_channels(c, node.in_channels, "transposed convolution")
+    sizes = []
+    for size, k, s, p, op, d in zip(
+        (h, w), node.kernel, node.stride, node.padding, node.output_padding, node.dilation,
+        strict=True,
+    ):
+        if op >= max(s, d):
+            raise ShapeError(
+                Code.BAD_VALUE, "output_padding must be smaller than stride or dilation"
+            )
+        sizes.append(simplify((size - 1) * s - 2 * p + d * (k - 1) + op + 1))
+    return _positive((node.out_channels, *sizes), "transposed convolution")
+
+
+def batchnorm(node: ir.BatchNorm, inputs: Sequence[Shape]) -> Shape:
+    """Batch norm keeps the shape; its channel count must match."""
+    shape = inputs[0]
+    _check_channels(shape[0], node.channels, "batch norm")
+    return shape
+
+
+def same(node: ir.Node, inputs: Sequence[Shape]) -> Shape:
+    """Element-wise layers keep the shape."""
+    return inputs[0]
+
+
+def lrn(node: ir.LRN, inputs: Sequence[Shape]) -> Shape:
+    """Local response normalisation keeps a feature map's shape."""
+    _map(node, inputs[0], "local response normalisation")
+    return inputs[0]
+
+
+def pool(node: ir.Pool, inputs: Sequence[Shape]) -> Shape:
+    """Pooling, floor or ceil mode as PyTorch (a last window starting in the padding is dropped)."""
+    c, h, w = _map(node, inputs[0], f"{node.mode} pooling")
+    sizes = []
+    for size, k, s, p, axis in zip((h, w), node.kernel, node.stride,
+                                   node.padding, ("height", "width"), strict=True):
+        if 2 * p > k:
+            raise ShapeError(Code.BAD_VALUE, f"pooling padding {p} exceeds half the kernel {k}")
+        padded = simplify(size + 2 * p)
+        if isinstance(padded, int) and padded < k:
+            raise ShapeError(
+                Code.KERNEL_TOO_LARGE,
+                f"pooling kernel {k} is larger than the padded input {padded} along {axis}",
+            )
+        if not node.ceil_mode:
+            out = simplify(floordiv(padded - k, s) + 1)
+        else:
+            out = simplify(ceildiv(padded - k, s) + 1)
+            if isinstance(out, int) and isinstance(size, int) and (out - 1) * s >= size + p:
+                out -= 1
+        sizes.append(out)
+    return _positive((c, *sizes), "pooling")
+
+
+def global_pool(node: ir.GlobalPool, inputs: Sequence[Shape]) -> Shape:
+    """Global pooling to C x 1 x 1."""
+    c, _, _ = _map(node, inputs[0], "global pooling")
+    return (c, 1, 1)
+
+
+def adaptive_pool(node: ir.AdaptivePool, inputs: Sequence[Shape]) -> Shape:
+    """Adaptive pooling to a fixed size."""
+    c, _, _ = _map(node, inputs[0], "adaptive pooling")
+    return (c, *node.output_size)
+
+
+def channel_pool(node: ir.ChannelPool, inputs: Sequence[Shape]) -> Shape:
+    """Max pooling across channels: the kernel must divide the channel count."""
+    c, h, w = _map(node, inputs[0], "channel pooling")
+    if not isinstance(c, int) or c % node.kernel:
+        raise ShapeError(
+            Code.CHANNEL_MISMATCH,
+            f"channel pooling kernel {node.kernel} does not divide {c} channels",
+        )
+    return (c // node.kernel, h, w)
+
+
+def flatten(node: ir.Flatten, inputs: Sequence[Shape]) -> Shape:
+    """Flatten to one feature axis."""
+    total: Dim = 1
+    for dim in inputs[0]:
+        total = simplify(total * dim)
+    return (total,)
+
+
+def linear(node: ir.Linear, inputs: Sequence[Shape]) -> Shape:
+    """A linear layer needs a flat input of in_features."""
+    shape = inputs[0]
+    if len(shape) != 1:
+        raise ShapeError(
+            Code.RANK_MISMATCH,
+            f"linear layer needs a flat input N x F, but its input is {fmt(shape)}",
+            "insert 'flatten' (or 'gap -> flatten') before it",
+        )
+    if shape[0] != node.in_features:
+        raise ShapeError(
+            Code.SHAPE_MISMATCH,
+            f"linear layer expects {node.in_features} features but receives {dim_str(shape[0])}",
+        )
+    return (node.out_features,)
+
+
+def upsample(node: ir.Upsample, inputs: Sequence[Shape]) -> Shape:
+    """Upsampling multiplies the spatial size."""
+    c, h, w = _map(node, inputs[0], "upsampling")
+    return (c, simplify(h * node.scale[0]), simplify(w * node.scale[1]))
+
+
+def _spatial_mismatch(shapes: Sequence[Shape], what: str) -> ShapeError:
+    listed = ", ".join(fmt(s) for s in shapes)
+    return ShapeError(Code.SPATIAL_MISMATCH, f"{what} needs equal spatial sizes, got {listed}")
+
+
+def add(node: ir.Node, inputs: Sequence[Shape]) -> Shape:
+    """Element-wise sums need equal shapes: channels first, then the spatial size."""
+    first = inputs[0]
+    for other in inputs[1:]:
+        if len(other) != len(first):
+            raise ShapeError(
+                Code.RANK_MISMATCH,
+                f"cannot add {fmt(first)} and {fmt(other)}: different ranks",
+            )
+        if other[0] != first[0]:
+            raise ShapeError(
+                Code.CHANNEL_MISMATCH,
+                f"cannot add tensors with {dim_str(first[0])} and {dim_str(other[0])} channels "
+                f"({fmt(first)} and {fmt(other)})",
+            )
+        if other != first:
+            raise _spatial_mismatch([first, other], "an element-wise sum")
+    return first
+
+
+def mul(node: ir.Node, inputs: Sequence[Shape]) -> Shape:
+    """Element-wise products broadcast a C x 1 x 1 operand (channel scaling)."""
+    full = max(inputs, key=lambda s: 0 if s[1:] == (1, 1) else 1)
+    for other in inputs:
+        if len(other) != len(full):
+            raise ShapeError(Code.RANK_MISMATCH, f"cannot multiply {fmt(full)} and {fmt(other)}")
+        if other[0] != full[0]:
+            raise ShapeError(
+                Code.CHANNEL_MISMATCH,
+                f"cannot multiply tensors with {dim_str(full[0])} and {dim_str(other[0])} channels",
+            )
+        if other != full and other[1:] != (1, 1):
+            raise _spatial_mismatch([full, other], "an element-wise product")
+    return full
+
+
+def concat(node: ir.Concat, inputs: Sequence[Shape]) -> Shape:
+    """Concatenation along channels needs equal spatial sizes."""
+    first = inputs[0]
+    for other in inputs[1:]:
+        if len(other) != len(first):
+            raise ShapeError(
+                Code.RANK_MISMATCH, f"cannot concatenate {fmt(first)} and {fmt(other)}"
+            )
+        if other[1:] != first[1:]:
+            raise _spatial_mismatch(inputs, "concatenation")
+    channels: Dim = 0
+    for shape in inputs:
+        channels = simplify(channels + shape[0])
+    return (channels, *first[1:])
+
+
+def input_(node: ir.Input, inputs: Sequence[Shape]) -> Shape:
+    """An input has its declared shape."""
+    return tuple(node.declared)
+
+
+RULES: dict[str, Callable[..., Shape]] = {
+    "input": input_,
+    "conv": conv,
+    "conv_transpose": conv_transpose,
+    "batchnorm": batchnorm,
+    "activation": same,
+    "softmax": same,
+    "dropout": same,
+    "identity": same,
+    "lrn": lrn,
+    "pool": pool,
+    "global_pool": global_pool,
+    "adaptive_pool": adaptive_pool,
+    "channel_pool": channel_pool,
+    "flatten": flatten,
+    "linear": linear,
+    "upsample": upsample,
+    "add": add,
+    "mul": mul,
+    "concat": concat,
+}
+
+
+def infer(node: ir.Node, inputs: Sequence[Shape]) -> Shape:
+    """The output shape of one node, given its input shapes; raises ShapeError."""
+    return RULES[node.kind](node, inputs)  # type: ignore[attr-defined]

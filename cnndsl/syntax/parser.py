@@ -1,0 +1,326 @@
+"""Parse ``.cnn`` text into the surface AST with the Lark grammar in ``grammars/cnn.lark``."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from cnndsl.diagnostics import CnnError, Code, Diagnostic, Span
+from cnndsl.syntax import ast
+
+MAX_SOURCE_BYTES = 8 * 1024 * 1024
+
+# The grammar ships inside the wheel; in a source checkout it sits at the repository root.
+_GRAMMAR_PLACES = (
+    Path(__file__).resolve().parent.parent / "grammars" / "cnn.lark",
+    Path(__file__).resolve().parent.parent.parent / "grammars" / "cnn.lark",
+)
+
+# How each terminal reads in an error message.
+_TOKEN_WORDS = {
+    "NAME": "a name",
+    "CALLNAME": "a call like 'name('",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "SIZE": "a size like 3x3",
+    "SCALE": "a factor like 2x",
+    "QUANTITY": "a quantity like 16GiB",
+    "STRING": "a string",
+    "ARROW": "'->'",
+    "BAR": "'|'",
+    "_SEP": "a line break",
+    "_LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "SLASH": "'/'",
+    "COMPARE": "a comparison like '=='",
+    "REPEAT": "'x'",
+    "SHORTCUT": "'shortcut'",
+    "$END": "the end of the file",
+}
+
+
+def grammar_path() -> Path:
+    """Where the grammar file is found, installed or in a checkout."""
+    for place in _GRAMMAR_PLACES:
+        if place.is_file():
+            return place
+    raise FileNotFoundError("grammars/cnn.lark is missing from the installation")
+
+
+@functools.cache
+def _parser() -> Lark:
+    # cache=True keeps the LALR tables on disk between processes: a cold check stays fast.
+    return Lark.open(
+        str(grammar_path()), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def _span(file: str, meta: Any) -> Span:
+    if getattr(meta, "empty", False):
+        return Span(file=file)
+    return Span(
+        file=file, line=meta.line, col=meta.column, end_line=meta.end_line, end_col=meta.end_column
+    )
+
+
+def _token_span(file: str, token: Token) -> Span:
+    return Span(
+        file=file,
+        line=token.line or 1,
+        col=token.column or 1,
+        end_line=token.end_line or token.line or 1,
+        end_col=token.end_column or (token.column or 1) + len(token),
+    )
+
+
+def _int(text: str) -> int:
+    return int(text.replace("_", ""))
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, Any]):
+    """Turns the parse tree into AST nodes, one method per grammar rule."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _s(self, meta: Any) -> Span:
+        return _span(self.file, meta)
+
+    def _t(self, token: Token) -> Span:
+        return _token_span(self.file, token)
+
+    # expressions
+    def integer(self, meta: Any, children: list[Token]) -> ast.Number:
+        return ast.Number(_int(children[0]), self._s(meta))
+
+    def real(self, meta: Any, children: list[Token]) -> ast.Number:
+        return ast.Number(float(children[0]), self._s(meta))
+
+    def size(self, meta: Any, children: list[Token]) -> ast.Size:
+        return ast.Size(tuple(int(p) for p in children[0].split("x")), self._s(meta))
+
+    def scale(self, meta: Any, children: list[Token]) -> ast.Scale:
+        return ast.Scale(float(children[0][:-1]), self._s(meta))
+
+    def string(self, meta: Any, children: list[Token]) -> ast.Str:
+        return ast.Str(children[0][1:-1], self._s(meta))
+
+    def name(self, meta: Any, children: list[Token]) -> ast.Name:
+        return ast.Name(str(children[0]), self._s(meta))
+
+    def items(self, meta: Any, children: list[ast.Expr]) -> ast.Tuple:
+        return ast.Tuple(tuple(children), self._s(meta))
+
+    def neg(self, meta: Any, children: list[ast.Expr]) -> ast.Neg:
+        return ast.Neg(children[0], self._s(meta))
+
+    def _binary(op: str) -> Any:  # type: ignore[misc]
+        def method(self: _ToAst, meta: Any, children: list[ast.Expr]) -> ast.BinOp:
+            return ast.BinOp(op, children[0], children[1], self._s(meta))
+
+        return method
+
+    add = _binary("+")
+    sub = _binary("-")
+    mul = _binary("*")
+    div = _binary("/")
+    floordiv = _binary("//")
+    mod = _binary("%")
+
+    # arguments and calls
+    def stride(self, meta: Any, children: list[ast.Expr]) -> ast.Arg:
+        return ast.Arg("stride", children[0], self._s(meta), self._s(meta))
+
+    def padding(self, meta: Any, children: list[ast.Expr]) -> ast.Arg:
+        return ast.Arg("padding", children[0], self._s(meta), self._s(meta))
+
+    def keyword(self, meta: Any, children: list[Any]) -> ast.Arg:
+        return ast.Arg(str(children[0]), children[1], self._s(meta), self._t(children[0]))
+
+    def named(self, meta: Any, children: list[Any]) -> ast.Arg:
+        return self.keyword(meta, children)
+
+    def positional(self, meta: Any, children: list[ast.Expr]) -> ast.Arg:
+        return ast.Arg(None, children[0], self._s(meta))
+
+    def _as_arg(self, item: Any) -> ast.Arg:
+        return item if isinstance(item, ast.Arg) else ast.Arg(None, item, item.span)
+
+    def spaced_call(self, meta: Any, children: list[Any]) -> ast.Call:
+        head, *rest = children
+        args = tuple(self._as_arg(c) for c in rest)
+        return ast.Call(str(head), args, self._s(meta), self._t(head))
+
+    def paren_call(self, meta: Any, children: list[Any]) -> ast.Call:
+        head, *rest = children
+        args = tuple(self._as_arg(c) for c in rest if c is not None)
+        head_span = self._t(head)
+        head_span = head_span.model_copy(update={"end_col": head_span.end_col - 1})
+        return ast.Call(str(head)[:-1], args, self._s(meta), head_span)
+
+    def element(self, meta: Any, children: list[Any]) -> ast.Call:
+        call, body, _shortcut_kw, shortcut, _repeat_kw, repeat = children
+        return ast.Call(
+            call.name, call.args, self._s(meta), call.name_span, body, shortcut, repeat
+        )
+
+    def chain(self, meta: Any, children: list[Any]) -> ast.Chain:
+        calls = tuple(c for c in children if isinstance(c, ast.Call))
+        return ast.Chain(calls, self._s(meta))
+
+    # statements
+    def chain_stmt(self, meta: Any, children: list[Any]) -> ast.ChainStatement:
+        label, chain = children
+        if label is None:
+            return ast.ChainStatement(None, chain, self._s(meta))
+        return ast.ChainStatement(str(label), chain, self._s(meta), self._t(label))
+
+    def dims(self, meta: Any, children: list[Any]) -> tuple[ast.Expr, ...]:
+        dims: list[ast.Expr] = []
+        for child in children:
+            if isinstance(child, Token):
+                continue
+            if isinstance(child, ast.Size):  # "3x224x224" written without spaces
+                dims.extend(ast.Number(d, child.span) for d in child.dims)
+            else:
+                dims.append(child)
+        return tuple(dims)
+
+    def input_stmt(self, meta: Any, children: list[Any]) -> ast.Input:
+        name, dims = children
+        return ast.Input(str(name), dims, self._s(meta), self._t(name))
+
+    def output_stmt(self, meta: Any, children: list[Token]) -> ast.Output:
+        return ast.Output(tuple(ast.Name(str(t), self._t(t)) for t in children), self._s(meta))
+
+    def const_stmt(self, meta: Any, children: list[Any]) -> ast.Const:
+        name, value = children
+        return ast.Const(str(name), value, self._s(meta), self._t(name))
+
+    def subject(self, meta: Any, children: list[Any]) -> tuple[tuple[str, ...], Any, Span]:
+        words = [str(c) for c in children if isinstance(c, Token) and c.type == "NAME"]
+        calls = [c for c in children if isinstance(c, Token) and c.type == "CALLNAME"]
+        if calls:
+            words.append(str(calls[0])[:-1])
+            args = tuple(self._as_arg(c) for c in children if not isinstance(c, Token | None))
+            return tuple(words), args, self._s(meta)
+        return tuple(words), None, self._s(meta)
+
+    def expect_stmt(self, meta: Any, children: list[Any]) -> ast.Expect:
+        (words, args, subject_span), op, value = children
+        values = value if isinstance(value, tuple) else (self._quantity(value),)
+        return ast.Expect(words, args, str(op), values, self._s(meta), subject_span)
+
+    def _quantity(self, token: Token) -> ast.Quantity:
+        text = str(token)
+        digits = len(text.rstrip("KMGTiB"))
+        return ast.Quantity(float(text[:digits]), text[digits:], self._t(token))
+
+    def body(self, meta: Any, children: list[Any]) -> ast.Body:
+        bars = any(isinstance(c, Token) and c.type == "BAR" for c in children)
+        statements = tuple(c for c in children if c is not None and not isinstance(c, Token))
+        return ast.Body(statements, self._s(meta), bars)
+
+    def param(self, meta: Any, children: list[Any]) -> ast.Param:
+        name, default = children
+        return ast.Param(str(name), default, self._s(meta))
+
+    def params(self, meta: Any, children: list[Any]) -> tuple[ast.Param, ...]:
+        return tuple(c for c in children if c is not None)
+
+    def block_def(self, meta: Any, children: list[Any]) -> ast.BlockDef:
+        name, params, body = children
+        return ast.BlockDef(str(name), params or (), body, self._s(meta), self._t(name))
+
+    def network_def(self, meta: Any, children: list[Any]) -> ast.NetworkDef:
+        name, params, body = children
+        return ast.NetworkDef(str(name), params or (), body, self._s(meta), self._t(name))
+
+    def import_stmt(self, meta: Any, children: list[Token]) -> ast.Import:
+        return ast.Import(str(children[0])[1:-1], self._s(meta))
+
+    def start(self, meta: Any, children: list[Any]) -> list[Any]:
+        return [c for c in children if c is not None]
+
+
+def _describe(token: Token | None) -> str:
+    if token is None or token.type == "$END":
+        return "the end of the file"
+    if token.type == "_SEP":
+        return "a line break" if "\n" in token or "#" in token else "';'"
+    return repr(str(token))
+
+
+def _expected_words(expected: Any) -> str:
+    words = sorted({_TOKEN_WORDS.get(str(n), _keyword_word(str(n))) for n in expected})
+    if len(words) > 6:
+        words = [*words[:6], "..."]
+    return ", ".join(words)
+
+
+def _keyword_word(terminal: str) -> str:
+    # Anonymous keyword terminals are named after their text ("INPUT" for "input").
+    symbols = {"PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "PERCENT": "'%'", "SLASH": "'/'"}
+    if terminal in symbols:
+        return symbols[terminal]
+    return f"'{terminal.lower()}'" if terminal.isalpha() else terminal
+
+
+def _syntax_error(file: str, error: UnexpectedInput, text: str) -> Diagnostic:
+    line, col = max(error.line, 1), max(error.column, 1)
+    if isinstance(error, UnexpectedCharacters):
+        position = error.pos_in_stream or 0
+        char = text[position] if position < len(text) else "?"
+        message = f"unexpected character {char!r}"
+        span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
+        return Diagnostic(Code.SYNTAX, span, message)
+    if isinstance(error, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        last = len(lines)
+        span = Span(file=file, line=last, col=len(lines[-1]) + 1, end_line=last,
+                    end_col=len(lines[-1]) + 2)
+        message = f"unexpected end of file; expected {_expected_words(error.expected)}"
+        return Diagnostic(Code.UNEXPECTED_END, span, message)
+    assert isinstance(error, UnexpectedToken)
+    token = error.token
+    if token.type == "$END":
+        lines = text.splitlines() or [""]
+        span = Span(file=file, line=len(lines), col=len(lines[-1]) + 1, end_line=len(lines),
+                    end_col=len(lines[-1]) + 2)
+        message = f"unexpected end of file; expected {_expected_words(error.expected)}"
+        return Diagnostic(Code.UNEXPECTED_END, span, message)
+    span = _token_span(file, token)
+    if token.type == "_SEP":  # point at the line end, not the whole run of blank lines
+        span = Span(file=file, line=span.line, col=span.col, end_line=span.line,
+                    end_col=span.col + 1)
+    message = f"unexpected {_describe(token)}; expected {_expected_words(error.expected)}"
+    return Diagnostic(Code.SYNTAX, span, message)
+
+
+def parse(text: str, file: str = "<string>") -> ast.Module:
+    """Parse one file's text; a syntax error raises CnnError with a positioned diagnostic."""
+    if len(text.encode("utf-8", "replace")) > MAX_SOURCE_BYTES:
+        span = Span(file=file)
+        limit = f"{MAX_SOURCE_BYTES // (1024 * 1024)} MiB"
+        raise CnnError([Diagnostic(Code.LIMIT, span, f"file is larger than {limit}")])
+    try:
+        tree: Tree[Token] = _parser().parse(text)
+        items = _ToAst(file).transform(tree)
+    except UnexpectedInput as error:
+        raise CnnError([_syntax_error(file, error, text)]) from None
+    except RecursionError:
+        message = "the spec is nested too deeply"
+        raise CnnError([Diagnostic(Code.LIMIT, Span(file=file), message)]) from None
+    return ast.Module(file, items)
