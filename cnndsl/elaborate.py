@@ -569,6 +569,7 @@ class Elaborator:
         context = layers.Context(
             input_shape=shape,
             followed_by_batchnorm=following is not None and following.name == "bn",
+            image_size=self._image_size(),
         )
         try:
             built = layer.build(args, context)
@@ -581,6 +582,12 @@ class Elaborator:
             node = node_type(name=name, inputs=[x], span=call.span, **fields)
             x = self._add(node, [x])
         return x
+
+    def _image_size(self) -> tuple[Dim, Dim] | None:
+        for node in self.nodes:
+            if isinstance(node, ir.Input) and len(node.declared) == 3:
+                return node.declared[1], node.declared[2]
+        return None
 
     def _bind_layer_args(self, layer: layers.Layer, call: ast.Call, env: dict[str, Any]) -> dict:
         aliases = {"pad": "padding", "slope": "slope", "filters": "filters"}

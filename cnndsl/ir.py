@@ -204,16 +204,40 @@ class Concat(Node):
     axis: int = 1
 
 
+class BoxHead(Node):
+    """A box-regression head: marks a N x 4k tensor as k boxes in a named format (identity)."""
+
+    kind: Literal["box_head"] = "box_head"
+    format: Literal["xyxy", "xywh", "cxcywh"] = "cxcywh"
+    boxes: int = 1
+
+
+class DetectHead(Node):
+    """A YOLO-style detection head on a grid (identity on the raw map).
+
+    Its input has ``len(anchors) * (5 + classes)`` channels laid out per anchor as
+    ``[tx, ty, tw, th, objectness, class logits...]``; anchors are (width, height) in input
+    pixels and ``stride`` is input size / grid size.
+    """
+
+    kind: Literal["detect_head"] = "detect_head"
+    anchors: list[tuple[float, float]]
+    classes: int
+    stride: int
+    image_size: tuple[Size, Size] | None = None
+
+
 AnyNode = Annotated[
     Input | Conv | ConvTranspose | BatchNorm | Activation | Softmax | Pool | GlobalPool
     | AdaptivePool | ChannelPool | LRN | Dropout | Flatten | Linear | Upsample | Identity | Add
-    | Mul | Concat,
+    | Mul | Concat | BoxHead | DetectHead,
     Field(discriminator="kind"),
 ]
 
 NODE_KINDS: tuple[type[Node], ...] = (
     Input, Conv, ConvTranspose, BatchNorm, Activation, Softmax, Pool, GlobalPool, AdaptivePool,
-    ChannelPool, LRN, Dropout, Flatten, Linear, Upsample, Identity, Add, Mul, Concat,
+    ChannelPool, LRN, Dropout, Flatten, Linear, Upsample, Identity, Add, Mul, Concat, BoxHead,
+    DetectHead,
 )
 
 

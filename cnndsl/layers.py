@@ -168,6 +168,7 @@ class Context:
 
     input_shape: tuple[Dim, ...]
     followed_by_batchnorm: bool = False
+    image_size: tuple[Dim, Dim] | None = None  # the network input's H x W, for heads
 
 
 Built = list[tuple[str | None, dict[str, Any]]]
@@ -349,6 +350,30 @@ def build_linear(args: dict[str, Any], context: Context) -> Built:
                     "bias": bias})]
 
 
+def anchors(value: Any) -> list[tuple[float, float]]:
+    """Anchors as ((w, h), (w, h), ...) in input pixels."""
+    if not isinstance(value, tuple) or not value:
+        raise ArgumentError("expected anchors as ((w, h), (w, h), ...)")
+    if len(value) == 2 and not isinstance(value[0], tuple):
+        value = (value,)
+    result = []
+    for pair in value:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise ArgumentError("each anchor is a pair (width, height)")
+        width, height = number(pair[0]), number(pair[1])
+        if width <= 0 or height <= 0:
+            raise ArgumentError("anchor sizes must be above zero", code="value")
+        result.append((width, height))
+    return result
+
+
+def build_detect(args: dict[str, Any], context: Context) -> Built:
+    """``detect anchors=((10, 14), ...) classes=C stride=S``."""
+    return [(None, {"kind": "detect_head", "anchors": args["anchors"],
+                    "classes": args["classes"], "stride": args["stride"],
+                    "image_size": context.image_size})]
+
+
 _KERNEL = Param(positive_pair, REQUIRED)
 _STRIDE = Param(positive_pair, (1, 1))
 _PAD = Param(padding, (0, 0))
@@ -420,6 +445,14 @@ def _catalogue() -> dict[str, Layer]:
                                   "mode": Param(choice("nearest", "bilinear"), "nearest")},
               {"nearest": ("mode", "nearest"), "bilinear": ("mode", "bilinear")}),
         Layer("identity", "the identity", _simple("identity")),
+        Layer("boxes", "box-regression head: N x 4k features as k boxes", _simple("box_head"),
+              ("format",), {"format": Param(choice("xyxy", "xywh", "cxcywh"), "cxcywh"),
+                            "boxes": Param(positive_int, 1)},
+              {"xyxy": ("format", "xyxy"), "xywh": ("format", "xywh"),
+               "cxcywh": ("format", "cxcywh")}),
+        Layer("detect", "YOLO-style detection head on a grid", build_detect, (),
+              {"anchors": Param(anchors, REQUIRED), "classes": Param(positive_int, REQUIRED),
+               "stride": Param(positive_int, REQUIRED)}),
     ]
     return {layer.word: layer for layer in layers}
 

@@ -257,6 +257,51 @@ def concat(node: ir.Concat, inputs: Sequence[Shape]) -> Shape:
     return (channels, *first[1:])
 
 
+def box_head(node: ir.BoxHead, inputs: Sequence[Shape]) -> Shape:
+    """A box head reads N x 4k features: four numbers per box."""
+    shape = inputs[0]
+    wanted = 4 * node.boxes
+    if len(shape) != 1 or shape[0] != wanted:
+        raise ShapeError(
+            Code.HEAD_MISMATCH,
+            f"a box head for {node.boxes} box{'es' if node.boxes > 1 else ''} "
+            f"({node.format}) needs N x {wanted} features, but receives {fmt(shape)}",
+            "end the head with 'linear 4' (4 numbers per box)",
+        )
+    return shape
+
+
+def detect_head(node: ir.DetectHead, inputs: Sequence[Shape]) -> Shape:
+    """A YOLO head needs anchors x (5 + classes) channels and a grid of input size / stride."""
+    c, h, w = _map(node, inputs[0], "a detection head")
+    anchors = len(node.anchors)
+    wanted = anchors * (5 + node.classes)
+    if c != wanted:
+        raise ShapeError(
+            Code.HEAD_MISMATCH,
+            f"a detection head with {anchors} anchors and {node.classes} classes needs "
+            f"{anchors} x (5 + {node.classes}) = {wanted} channels, but receives {c}",
+            f"make the last convolution 'conv {wanted} 1x1'",
+        )
+    if node.image_size is not None:
+        for size, grid, axis in zip(node.image_size, (h, w), ("height", "width"), strict=True):
+            expected = floordiv(size, node.stride)
+            if isinstance(size, int) and (size % node.stride or grid != expected):
+                raise ShapeError(
+                    Code.STRIDE_MISMATCH,
+                    f"stride {node.stride} does not match the grid: input {axis} {size} / "
+                    f"{node.stride} = {size / node.stride:g}, but the grid is {dim_str(grid)}",
+                    f"the map's real stride is {size / grid:g}" if isinstance(grid, int) else "",
+                )
+            if not isinstance(size, int) and simplify(expected) != grid:
+                raise ShapeError(
+                    Code.STRIDE_MISMATCH,
+                    f"stride {node.stride} does not match the grid {dim_str(grid)} for an input "
+                    f"{axis} of {dim_str(size)}",
+                )
+    return inputs[0]
+
+
 def input_(node: ir.Input, inputs: Sequence[Shape]) -> Shape:
     """An input has its declared shape."""
     return tuple(node.declared)
@@ -282,6 +327,8 @@ RULES: dict[str, Callable[..., Shape]] = {
     "add": add,
     "mul": mul,
     "concat": concat,
+    "box_head": box_head,
+    "detect_head": detect_head,
 }
 
 
