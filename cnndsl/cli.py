@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from cnndsl import ir
@@ -45,7 +46,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_one(path: str, args: argparse.Namespace) -> CheckResult:
-    return check(path, network=args.network, input=args.input, params=_parse_set(args.set))
+    options: dict[str, Any] = dict(
+        network=args.network, input=args.input, params=_parse_set(args.set)
+    )
+    if path == "-":
+        return check(sys.stdin.read(), file="<stdin>", **options)
+    return check(Path(path), **options)
 
 
 def _exit_code(results: Sequence[CheckResult]) -> int:
