@@ -33,6 +33,13 @@ Shape = tuple[Dim, ...]
 FAILED = ""  # the tensor of a statement that failed: later uses stay silent
 
 
+class _Poisoned:
+    """The value of a constant whose definition failed: later uses stay silent."""
+
+
+POISONED = _Poisoned()
+
+
 class _Fail(Exception):
     """Ends the current statement after its error has been reported."""
 
@@ -121,7 +128,11 @@ def _define(item: ast.BlockDef | ast.NetworkDef, definitions: Definitions, repor
 
 def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporter: Reporter,
                  stack: list[str]) -> None:
-    path = (base / item.path).resolve()
+    try:
+        path = (base / item.path).resolve()
+    except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
+        reporter.error(Code.IO, item.span, f"cannot import '{item.path}': {error}")
+        return
     name = str(path)
     if len(stack) > MAX_IMPORT_DEPTH:
         reporter.error(Code.LIMIT, item.span, f"imports nest deeper than {MAX_IMPORT_DEPTH}")
@@ -175,9 +186,14 @@ class Elaborator:
         """The value of an expression: int, float, bool, Word, tuple, SizeLiteral or Poly."""
         match expr:
             case ast.Number(value=value):
+                if isinstance(value, int) and value > MAX_INT:
+                    raise self.fail(Code.LIMIT, expr.span,
+                                    "integer overflow: the value is too large")
                 return value
             case ast.Name(name=name):
                 if name in env:
+                    if env[name] is POISONED:
+                        raise _Fail()  # its definition failed and was reported
                     return env[name]
                 if name in ("true", "false"):
                     return name == "true"
@@ -185,6 +201,9 @@ class Elaborator:
             case ast.Str(value=value):
                 return value
             case ast.Size(dims=dims):
+                if any(d > MAX_INT for d in dims):
+                    raise self.fail(Code.LIMIT, expr.span,
+                                    "integer overflow: the value is too large")
                 return SizeLiteral(dims)
             case ast.Scale(value=value):
                 return ScaleLiteral(value)
@@ -263,6 +282,8 @@ class Elaborator:
                         inputs.append((name, statement.name_span))
                         if current is None:
                             current = name
+                    elif current is None:
+                        current = FAILED  # the input's error was reported; stay silent
                     continue
                 if isinstance(statement, ast.Output):
                     for ref in statement.names:
@@ -316,7 +337,7 @@ class Elaborator:
             try:
                 env[const.name] = self.evaluate(const.value, env)
             except _Fail:
-                continue
+                env[const.name] = POISONED
         self.globals = env
         return env
 
@@ -337,11 +358,12 @@ class Elaborator:
                 try:
                     bound[param.name] = self.evaluate(param.default, {**env, **bound})
                 except _Fail:
-                    continue
+                    bound[param.name] = POISONED
             else:
                 self.reporter.error(Code.MISSING_ARGUMENT, param.span,
                                     f"network parameter '{param.name}' has no value",
                                     "give it a default or pass it with --set")
+                bound[param.name] = POISONED
         return bound
 
     def _input(self, statement: ast.Input, frame: Frame) -> str | None:
@@ -407,8 +429,10 @@ class Elaborator:
                 self.reporter.error(Code.DUPLICATE_NAME, statement.name_span,
                                     f"'{statement.name}' is already defined")
                 return current
-            with suppress(_Fail):
+            try:
                 frame.env[statement.name] = self.evaluate(statement.value, frame.env)
+            except _Fail:
+                frame.env[statement.name] = POISONED
             return current
         if isinstance(statement, ast.Input | ast.Output | ast.Expect):
             kind = type(statement).__name__.lower()
@@ -479,7 +503,10 @@ class Elaborator:
             return x
         name = call.name
         if x == FAILED:
-            raise _Fail()  # an earlier statement failed and was reported
+            # The input is unknown after an earlier error; a misspelt word is still worth saying.
+            if not self._known_word(name, frame):
+                self._unknown_layer(call, frame)
+            raise _Fail()
         if name in layers.TENSOR_OPS and call.body is None:
             return self._tensor_op(call, x, frame, scope, first)
         if x is None:
@@ -496,11 +523,19 @@ class Elaborator:
         if name in frame.tensors:
             raise self.fail(Code.SYNTAX, call.name_span,
                             f"tensor '{name}' can only start a chain")
+        raise self._unknown_layer(call, frame)
+
+    def _known_word(self, name: str, frame: Frame) -> bool:
+        return (name in layers.LAYERS or name in layers.COMPOSITES or name in layers.TENSOR_OPS
+                or name in self.definitions.blocks or name in frame.tensors)
+
+    def _unknown_layer(self, call: ast.Call, frame: Frame) -> _Fail:
         known = [*layers.LAYERS, *layers.COMPOSITES, *layers.TENSOR_OPS, *self.definitions.blocks,
                  *frame.tensors]
-        hint = suggest(name, known)
-        raise self.fail(Code.UNKNOWN_LAYER, call.name_span, f"unknown layer or block '{name}'",
-                        f"did you mean '{hint}'?" if hint else "")
+        hint = suggest(call.name, known)
+        return self.fail(Code.UNKNOWN_LAYER, call.name_span,
+                         f"unknown layer or block '{call.name}'",
+                         f"did you mean '{hint}'?" if hint else "")
 
     def _repeat_count(self, call: ast.Call, frame: Frame) -> int:
         assert call.repeat is not None
