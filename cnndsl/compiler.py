@@ -37,13 +37,18 @@ def parse_input_sizes(text: str | None) -> tuple[dict[str, int], tuple[int, ...]
         return {}, None
     text = text.strip()
     if re.fullmatch(r"\d+(\s*x\s*\d+)*", text):
-        return {}, tuple(int(part) for part in re.split(r"\s*x\s*", text))
+        dims = tuple(int(part) for part in re.split(r"\s*x\s*", text))
+        if any(dim <= 0 for dim in dims):
+            raise ValueError(f"input sizes must be above zero, got {text!r}")
+        return {}, dims
     sizes: dict[str, int] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
         if not sep or not name.strip().isidentifier() or not value.strip().isdigit():
             raise ValueError(f"cannot read input size {part!r}; write H=512,W=512 or 3x512x512")
         sizes[name.strip()] = int(value)
+    if any(size <= 0 for size in sizes.values()):
+        raise ValueError(f"input sizes must be above zero, got {text!r}")
     return sizes, None
 
 
@@ -53,7 +58,7 @@ def _read(source: str | Path) -> tuple[str, str]:
     ):
         path = Path(source)
         try:
-            return path.read_text(encoding="utf-8"), str(source)
+            return path.read_text(encoding="utf-8-sig"), str(source)
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
             span = Span(file=str(source))

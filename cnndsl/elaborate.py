@@ -10,7 +10,7 @@ automatic projection all depend on the shape that reaches them. The rules themse
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,7 @@ def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporte
     if name in definitions.sources:
         return  # already loaded through another import
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
         reporter.error(Code.IO, item.span, f"cannot import '{item.path}': {reason}")
@@ -588,6 +588,9 @@ class Elaborator:
                 self.reporter.error(error.code, node.span, error.message,
                                     *[n for n in error.notes if n])
                 raise _Fail() from None
+            if any(isinstance(d, int) and d > MAX_INT for d in shape):
+                raise self.fail(Code.LIMIT, node.span,
+                                f"integer overflow: the output {shapes.fmt(shape)} is too large")
         node.shape = shape
         self.nodes.append(node)
         self.shapes[node.name] = shape
@@ -1028,7 +1031,13 @@ def elaborate(text: str, file: str = "<string>", *, network: str | None = None,
     reporter.raise_if_errors()
     assert chosen is not None
     elaborator = Elaborator(definitions, reporter, sizes, arguments, input_override)
-    result = elaborator.network(definitions.networks[chosen])
+    definition = definitions.networks[chosen]
+    try:
+        result = elaborator.network(definition)
+    except RecursionError:
+        # The parser bounds nesting; this guards callers that start with a deep stack.
+        reporter.error(Code.LIMIT, definition.name_span, "the network nests too deeply")
+        raise CnnError(reporter.diagnostics) from None
     if reporter.errors:
         raise CnnError(reporter.diagnostics)
     expects = result.__dict__.pop("_expects", [])

@@ -8,6 +8,7 @@ one entry to ``LAYERS`` (and, for a new IR kind, one rule per phase elsewhere).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,8 @@ def number(value: Any) -> float:
         raise ArgumentError(f"'{value}' is not defined", code="undefined")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ArgumentError(f"expected a number, got {_describe(value)}")
+    if not math.isfinite(value):
+        raise ArgumentError(f"expected a finite number, got {value}", code="value")
     return float(value)
 
 

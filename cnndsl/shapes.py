@@ -186,6 +186,14 @@ def linear(node: ir.Linear, inputs: Sequence[Shape]) -> Shape:
             f"linear layer needs a flat input N x F, but its input is {fmt(shape)}",
             "insert 'flatten' (or 'gap -> flatten') before it",
         )
+    if not isinstance(shape[0], int):
+        raise ShapeError(
+            Code.SHAPE_MISMATCH,
+            f"linear layer needs a fixed number of features, but its input has "
+            f"{dim_str(shape[0])}, which depends on the input size",
+            "bind the sizes (--input H=224,W=224) or pool to a fixed size first (gap, "
+            "adaptive_avgpool)",
+        )
     if shape[0] != node.in_features:
         raise ShapeError(
             Code.SHAPE_MISMATCH,

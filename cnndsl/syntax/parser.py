@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Span
 from cnndsl.syntax import ast
@@ -315,12 +321,16 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         span = Span(file=file)
         limit = f"{MAX_SOURCE_BYTES // (1024 * 1024)} MiB"
         raise CnnError([Diagnostic(Code.LIMIT, span, f"file is larger than {limit}")])
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     try:
         tree: Tree[Token] = _parser().parse(text)
         items = _ToAst(file).transform(tree)
     except UnexpectedInput as error:
         raise CnnError([_syntax_error(file, error, text)]) from None
-    except RecursionError:
+    except (RecursionError, VisitError) as error:
+        # The transformer wraps errors of its callbacks; only running out of stack reaches here.
+        if isinstance(error, VisitError) and not isinstance(error.orig_exc, RecursionError):
+            raise
         message = "the spec is nested too deeply"
         raise CnnError([Diagnostic(Code.LIMIT, Span(file=file), message)]) from None
     return ast.Module(file, items)
