@@ -918,7 +918,8 @@ class Elaborator:
             if arg.name is None:
                 if position >= len(params):
                     raise self.fail(Code.TOO_MANY_ARGUMENTS, arg.span,
-                                    f"block '{definition.name}' takes {len(params)} arguments")
+                                    f"block '{definition.name}' takes {len(params)} argument"
+                                    f"{'s' if len(params) != 1 else ''}")
                 target = params[position]
                 position += 1
             else:

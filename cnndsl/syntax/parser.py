@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from cnndsl.diagnostics import CnnError, Code, Diagnostic, Span
 from cnndsl.syntax import ast
 
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
+MAX_NESTING = 100  # braces and parentheses; far beyond real specs, well within Python's stack
+
+_BRACKETS = re.compile(r'#[^\n]*|"[^"\n]*"|[(){}]')
 
 # The grammar ships inside the wheel; in a source checkout it sits at the repository root.
 _GRAMMAR_PLACES = (
@@ -315,6 +319,24 @@ def _syntax_error(file: str, error: UnexpectedInput, text: str) -> Diagnostic:
     return Diagnostic(Code.SYNTAX, span, message)
 
 
+def _check_nesting(text: str, file: str) -> None:
+    # Parse trees are transformed recursively: refuse absurd nesting up front, where it starts.
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        char = match.group()
+        if char in "({":
+            depth += 1
+            if depth > MAX_NESTING:
+                position = match.start()
+                line = text.count("\n", 0, position) + 1
+                col = position - text.rfind("\n", 0, position)
+                span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
+                message = f"brackets nest deeper than {MAX_NESTING} levels"
+                raise CnnError([Diagnostic(Code.LIMIT, span, message)])
+        elif char in ")}":
+            depth = max(depth - 1, 0)
+
+
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse one file's text; a syntax error raises CnnError with a positioned diagnostic."""
     if len(text.encode("utf-8", "replace")) > MAX_SOURCE_BYTES:
@@ -322,6 +344,7 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         limit = f"{MAX_SOURCE_BYTES // (1024 * 1024)} MiB"
         raise CnnError([Diagnostic(Code.LIMIT, span, f"file is larger than {limit}")])
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+    _check_nesting(text, file)
     try:
         tree: Tree[Token] = _parser().parse(text)
         items = _ToAst(file).transform(tree)
