@@ -1,0 +1,312 @@
+"""The live PyTorch module of a checked network: ``to_torch(spec) -> nn.Module``.
+
+Structure. Every IR node that has a module (see :mod:`cnndsl.backends.torch.ops`) lives at its
+spec path: node ``layer3.2.conv1`` is ``model.layer3[2].conv1`` (``model.layer3.get_submodule
+("2.conv1")`` works too), inside :class:`Scope` containers named by the path segments, so its
+``state_dict`` keys are ``layer3.2.conv1.weight``. Modules are registered in node order; when
+every scope's nodes are contiguous in that order (as in every seed spec) the parameters follow
+the spec exactly, so a reference model's weights load by order (:func:`load_weights`).
+``add``, ``mul``, ``concat`` and ``flatten`` are tensor operations in ``forward``.
+
+Calling. One input: ``model(x)``. Several: positional in declaration order, or keywords by input
+name (``model(image=x, depth=d)``). One output: a tensor. Several outputs: a dict from output
+name to tensor, in the order of the spec's ``output`` line. :meth:`SpecModule.trace` returns
+every named tensor (shapes are reliable; an in-place ReLU overwrites its producer's values, as in
+torchvision).
+
+Initialisation (seeded by ``seed``, independent of the global RNG): convolutions and transposed
+convolutions Kaiming normal with fan_out and ReLU gain, bias 0 (torchvision's ResNet); batch
+norm weight 1, bias 0, running mean 0, running variance 1; linear layers PyTorch's default
+(Kaiming uniform with a = sqrt(5), bias uniform in +-1/sqrt(fan_in)), which torchvision's
+ResNet keeps. Modules are built on the meta device first, so construction does not touch the
+global RNG and no weight is initialised twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnndsl import ir
+from cnndsl.backends.torch.modules import HELPERS
+from cnndsl.backends.torch.ops import FUNCTIONS, Call, Context, module_call
+
+
+class Scope(nn.Module):
+    """A scope of the spec (``layer3``, ``layer3.2``): children named by path segments."""
+
+    def __getitem__(self, key: int | str) -> nn.Module:
+        module = self._modules[str(key)]
+        assert module is not None
+        return module
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return iter(m for m in self._modules.values() if m is not None)
+
+    def forward(self, *args: Any) -> Any:
+        raise TypeError("a Scope only holds modules; call the network instead")
+
+
+def instantiate(call: Call) -> nn.Module:
+    """Evaluate a :class:`Call` into a module."""
+    owner, _, name = call.func.partition(".")
+    factory = getattr(nn, name) if owner == "nn" else HELPERS[call.func]
+    return factory(*call.args, **{k: v for k, v, _ in call.kwargs})  # type: ignore[no-any-return]
+
+
+def _add(values: list[torch.Tensor]) -> torch.Tensor:
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total
+
+
+def _mul(values: list[torch.Tensor]) -> torch.Tensor:
+    return values[0] * values[1]
+
+
+def _concat(values: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(values, 1)
+
+
+def _flatten(values: list[torch.Tensor]) -> torch.Tensor:
+    return torch.flatten(values[0], 1)
+
+
+OPERATIONS = {"add": _add, "mul": _mul, "concat": _concat, "flatten": _flatten}
+
+
+@dataclass(frozen=True)
+class _Step:
+    name: str
+    module: nn.Module | None
+    operation: Callable[[list[torch.Tensor]], torch.Tensor] | None
+    inputs: tuple[str, ...]
+    release: tuple[str, ...]  # tensors nobody reads after this step
+
+
+class SpecModule(nn.Module):
+    """A network of a spec as an ``nn.Module``; see the module docstring for the conventions."""
+
+    def __init__(self, network: ir.Network, *, seed: int = 0,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.spec_name = network.name
+        self.input_names = list(network.inputs)
+        self.output_names = dict(network.outputs)
+        context = Context.of(network)
+        with torch.device("meta"):
+            modules = {
+                node.name: instantiate(module_call(node, context))
+                for node in network.nodes
+                if node.kind not in FUNCTIONS  # type: ignore[attr-defined]
+            }
+        for path, module in modules.items():
+            self._place(path, module)
+        self.to_empty(device="cpu")
+        initialize(self, seed)
+        if device is not None:
+            self.to(device)
+        self._plan = _plan(network, modules)
+
+    def _place(self, path: str, module: nn.Module) -> None:
+        parent: nn.Module = self
+        *scopes, leaf = path.split(".")
+        for segment in scopes:
+            child = parent._modules.get(segment)
+            if child is None:
+                child = Scope()
+                _register(parent, segment, child, path)
+            elif not isinstance(child, Scope):
+                raise ValueError(f"spec path {path!r} nests inside layer {segment!r}")
+            parent = child
+        if leaf in parent._modules:
+            raise ValueError(f"spec path {path!r} is both a layer and a scope")
+        _register(parent, leaf, module, path)
+
+    def _bind(self, args: tuple[torch.Tensor, ...],
+              kwargs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if len(args) > len(self.input_names):
+            raise TypeError(f"{self.spec_name} takes {len(self.input_names)} input(s), "
+                            f"got {len(args)}")
+        env = dict(zip(self.input_names, args, strict=False))
+        for name, value in kwargs.items():
+            if name not in self.input_names or name in env:
+                raise TypeError(f"{self.spec_name}: unexpected or repeated input {name!r}")
+            env[name] = value
+        missing = [name for name in self.input_names if name not in env]
+        if missing:
+            raise TypeError(f"{self.spec_name}: missing input(s) {', '.join(missing)}")
+        return env
+
+    def _run(self, env: dict[str, torch.Tensor], keep: bool) -> dict[str, torch.Tensor]:
+        for step in self._plan:
+            values = [env[name] for name in step.inputs]
+            if step.module is not None:
+                env[step.name] = step.module(*values)
+            else:
+                assert step.operation is not None
+                env[step.name] = step.operation(values)
+            if not keep:
+                for name in step.release:
+                    del env[name]
+        return env
+
+    def forward(self, *inputs: torch.Tensor,
+                **named: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """One output: a tensor; several: a dict from output name to tensor."""
+        env = self._run(self._bind(inputs, named), keep=False)
+        if len(self.output_names) == 1:
+            return env[next(iter(self.output_names.values()))]
+        return {name: env[node] for name, node in self.output_names.items()}
+
+    def trace(self, *inputs: torch.Tensor, **named: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every tensor of the network by node name (inputs included), for inspection."""
+        return self._run(self._bind(inputs, named), keep=True)
+
+
+_NN_ATTRIBUTES = frozenset(dir(nn.Module))
+
+
+def _register(parent: nn.Module, segment: str, module: nn.Module, path: str) -> None:
+    if segment in _NN_ATTRIBUTES or hasattr(parent, segment) and segment not in parent._modules:
+        raise ValueError(f"spec path {path!r}: segment {segment!r} clashes with an nn.Module "
+                         "attribute; rename the label")
+    parent.add_module(segment, module)
+
+
+def _plan(network: ir.Network, modules: dict[str, nn.Module]) -> list[_Step]:
+    """The execution order with, after each step, the tensors that are no longer needed."""
+    last_use: dict[str, int] = {}
+    steps = [node for node in network.nodes if node.kind != "input"]  # type: ignore[attr-defined]
+    for index, node in enumerate(steps):
+        for source in node.inputs:
+            last_use[source] = index
+    keep = set(network.outputs.values())
+    release: dict[int, list[str]] = {}
+    for name, index in last_use.items():
+        if name not in keep:
+            release.setdefault(index, []).append(name)
+    return [
+        _Step(
+            node.name,
+            modules.get(node.name),
+            OPERATIONS.get(node.kind),  # type: ignore[attr-defined]
+            tuple(node.inputs),
+            tuple(release.get(i, ())),
+        )
+        for i, node in enumerate(steps)
+    ]
+
+
+def initialize(module: nn.Module, seed: int = 0) -> None:
+    """Re-initialise every layer as described in the module docstring, from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu",
+                                        generator=generator)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+            elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
+                nn.init.ones_(layer.weight)
+                nn.init.zeros_(layer.bias)
+                layer.reset_running_stats()
+            elif isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                if layer.bias is not None:
+                    bound = 1 / math.sqrt(layer.in_features) if layer.in_features else 0.0
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
+def to_torch(spec: ir.Network | str | Path, *, seed: int = 0,
+             device: torch.device | str | None = None, **load_options: Any) -> SpecModule:
+    """The live module of a network, a spec path or spec text (``load_options`` go to load)."""
+    if isinstance(spec, ir.Network):
+        network = spec
+    else:
+        from cnndsl.compiler import load
+
+        network = load(spec, **load_options)
+    return SpecModule(network, seed=seed, device=device)
+
+
+def _tensors(source: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if isinstance(source, nn.Module):
+        return dict(source.state_dict())
+    return dict(source)
+
+
+def _describe(name: str, tensor: torch.Tensor) -> str:
+    return f"{name!r} {tuple(tensor.shape)}"
+
+
+def load_weights(module: nn.Module, state_dict: nn.Module | Mapping[str, torch.Tensor], *,
+                 by: str = "order") -> dict[str, str]:
+    """Copy parameters and buffers from another implementation into ``module``.
+
+    ``by="order"`` pairs tensors in ``state_dict`` order (a reference model written layer by
+    layer in spec order), ``by="name"`` by key. ``num_batches_tracked`` counters are matched only
+    when both sides have them. Nothing is copied unless every tensor matches; otherwise a
+    ValueError names the first mismatching tensor with both shapes. Returns target -> source.
+    """
+    if by not in ("order", "name"):
+        raise ValueError(f"by must be 'order' or 'name', not {by!r}")
+    source = _tensors(state_dict)
+    target = module.state_dict()
+    counters = "num_batches_tracked"
+    if not any(name.endswith(counters) for name in source):
+        target = {k: v for k, v in target.items() if not k.endswith(counters)}
+    if not any(name.endswith(counters) for name in target):
+        source = {k: v for k, v in source.items() if not k.endswith(counters)}
+    pairs = _pair_by_order(source, target) if by == "order" else _pair_by_name(source, target)
+    for target_name, source_name in pairs.items():
+        theirs, ours = source[source_name], target[target_name]
+        if theirs.shape != ours.shape:
+            raise ValueError(f"weights do not fit: source {_describe(source_name, theirs)} vs "
+                             f"target {_describe(target_name, ours)}")
+    with torch.no_grad():
+        for target_name, source_name in pairs.items():
+            target[target_name].copy_(source[source_name])
+    return pairs
+
+
+def _pair_by_order(source: dict[str, torch.Tensor],
+                   target: dict[str, torch.Tensor]) -> dict[str, str]:
+    theirs, ours = list(source), list(target)
+    for index, (source_name, target_name) in enumerate(zip(theirs, ours, strict=False)):
+        if source[source_name].shape != target[target_name].shape:
+            raise ValueError(
+                f"weights do not fit at tensor {index}: source "
+                f"{_describe(source_name, source[source_name])} vs target "
+                f"{_describe(target_name, target[target_name])}"
+            )
+    if len(theirs) != len(ours):
+        extra = (f"source {theirs[len(ours)]!r}" if len(theirs) > len(ours)
+                 else f"target {ours[len(theirs)]!r}")
+        raise ValueError(f"weights do not fit: source has {len(theirs)} tensors, target "
+                         f"{len(ours)}; first unmatched: {extra}")
+    return dict(zip(ours, theirs, strict=True))
+
+
+def _pair_by_name(source: dict[str, torch.Tensor],
+                  target: dict[str, torch.Tensor]) -> dict[str, str]:
+    missing = [name for name in target if name not in source]
+    if missing:
+        raise ValueError(f"weights do not fit: source has no tensor {missing[0]!r} "
+                         f"(target {tuple(target[missing[0]].shape)})")
+    unexpected = [name for name in source if name not in target]
+    if unexpected:
+        raise ValueError(f"weights do not fit: target has no tensor {unexpected[0]!r} "
+                         f"(source {tuple(source[unexpected[0]].shape)})")
+    return {name: name for name in target}
