@@ -1,0 +1,689 @@
+"""IR -> ONNX: build an ``onnx.ModelProto`` with ``onnx.helper`` directly, never importing torch.
+
+Each IR kind has one lowering in ``LOWERINGS``. Node names are the spec's paths (a lowering that
+needs several ONNX nodes names the last one by the path and its helpers ``path/what``); tensor
+names are node names; initializer names are the PyTorch backend's ``state_dict`` keys
+(``layer1.0.conv1.weight``, batch norm's ``running_mean`` ...), so weights move between the two
+by name. Constants that are not weights (shapes, scales, clip bounds) are ``Constant`` nodes, so
+the initializers are exactly the learnable state. Lowerings reproduce PyTorch's semantics
+exactly, including ceil-mode pooling (as explicit end padding), adaptive pooling with uneven
+windows and even-sized LRN windows, which ONNX's own operators place differently.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from cnndsl import ir
+from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, render_all
+from cnndsl.symbolic import dim_str
+
+MIN_OPSET = 11
+SOFTMAX_ND_OPSET = 13  # before 13, Softmax flattened everything after the axis
+HARDSWISH_OPSET = 14
+REDUCE_AXES_INPUT_OPSET = 18
+GELU_OPSET = 20
+FLOAT = TensorProto.FLOAT
+
+
+class _Unsupported(Exception):
+    """A node that has no lowering under the chosen options; becomes a positioned diagnostic."""
+
+    def __init__(self, message: str, *notes: str):
+        super().__init__(message)
+        self.message = message
+        self.notes = notes
+
+
+# opset ------------------------------------------------------------------------------------------
+def max_opset() -> int:
+    """The newest opset that both onnx and the installed onnxruntime (when there is one) know."""
+    newest = onnx.defs.onnx_opset_version()
+    try:
+        from onnxruntime.capi import _pybind_state as ort_state
+    except ImportError:
+        return newest
+    try:
+        kernels = ort_state.get_all_opkernel_def()
+        runtime = max(k.version_range[0] for k in kernels if k.domain in ("", "ai.onnx"))
+    except (AttributeError, ValueError):
+        return newest
+    return max(MIN_OPSET, min(newest, runtime))
+
+
+def _check_opset(opset: int | None) -> int:
+    if opset is None:
+        return max_opset()
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset {opset} is outside the supported range {MIN_OPSET}..{newest}")
+    return opset
+
+
+# parameters -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParamSpec:
+    """One learnable tensor or buffer: its state_dict key, shape and default initialisation."""
+
+    key: str
+    shape: tuple[int, ...]
+    init: str  # "normal" (std sqrt(2/fan)), "uniform" (bound 1/sqrt(fan)), "ones" or "zeros"
+    fan: int = 1
+
+
+def _conv_specs(name: str, weight: tuple[int, int, int, int], out: int, bias: bool,
+                fan_out: int) -> list[ParamSpec]:
+    specs = [ParamSpec(f"{name}.weight", weight, "normal", fan_out)]
+    if bias:
+        specs.append(ParamSpec(f"{name}.bias", (out,), "zeros"))
+    return specs
+
+
+def parameter_specs(network: ir.Network) -> list[ParamSpec]:
+    """Every learnable tensor and buffer of the network, in the PyTorch backend's order.
+
+    Initialisation follows that backend (torchvision's ResNet): convolutions Kaiming normal
+    with fan_out and ReLU gain and zero bias, linear layers PyTorch's default uniform.
+    """
+    specs: list[ParamSpec] = []
+    for node in network.nodes:
+        name = node.name
+        if isinstance(node, ir.Conv):
+            kh, kw = node.kernel
+            weight = (node.out_channels, node.in_channels // node.groups, kh, kw)
+            specs += _conv_specs(name, weight, node.out_channels, node.bias,
+                                 node.out_channels * kh * kw)
+        elif isinstance(node, ir.ConvTranspose):
+            kh, kw = node.kernel
+            weight = (node.in_channels, node.out_channels // node.groups, kh, kw)
+            # torch computes fan_out from weight.size(0), the input channels here
+            specs += _conv_specs(name, weight, node.out_channels, node.bias,
+                                 node.in_channels * kh * kw)
+        elif isinstance(node, ir.BatchNorm):
+            channels = (node.channels,)
+            specs += [ParamSpec(f"{name}.weight", channels, "ones"),
+                      ParamSpec(f"{name}.bias", channels, "zeros"),
+                      ParamSpec(f"{name}.running_mean", channels, "zeros"),
+                      ParamSpec(f"{name}.running_var", channels, "ones")]
+        elif isinstance(node, ir.Linear):
+            shape = (node.out_features, node.in_features)
+            specs.append(ParamSpec(f"{name}.weight", shape, "uniform", node.in_features))
+            if node.bias:
+                specs.append(ParamSpec(f"{name}.bias", (node.out_features,), "uniform",
+                                       node.in_features))
+    return specs
+
+
+def random_weights(network: ir.Network, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded initialisation in the PyTorch backend's distributions; one stream per key."""
+    weights: dict[str, np.ndarray] = {}
+    for spec in parameter_specs(network):
+        if spec.init in ("ones", "zeros"):
+            weights[spec.key] = (np.ones if spec.init == "ones" else np.zeros)(
+                spec.shape, np.float32)
+            continue
+        # Seeding per key keeps a tensor's values when other layers are added or removed.
+        rng = np.random.default_rng([seed, zlib.crc32(spec.key.encode())])
+        if spec.init == "normal":
+            values = rng.standard_normal(spec.shape, dtype=np.float32)
+            values *= np.float32(math.sqrt(2.0 / spec.fan))
+        else:
+            bound = np.float32(1.0 / math.sqrt(spec.fan))
+            values = rng.random(spec.shape, dtype=np.float32)
+            values *= 2 * bound
+            values -= bound
+        weights[spec.key] = values
+    return weights
+
+
+def read_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """Arrays by state_dict key from an ``.npz`` or ``.safetensors`` file."""
+    path = Path(path)
+    span = Span(file=str(path))
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        if path.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            return dict(load_file(str(path)))
+    except (OSError, ValueError) as error:
+        message = f"cannot read weights {path}: {error}"
+        raise CnnError([Diagnostic(Code.IO, span, message)]) from None
+    raise CnnError([Diagnostic(Code.IO, span,
+                               f"weights file {path} is neither .npz nor .safetensors")])
+
+
+def _bind_weights(network: ir.Network, given: Mapping[str, Any],
+                  source: str) -> dict[str, np.ndarray]:
+    reporter = Reporter()
+    spans = {node.name: node.span for node in network.nodes}
+    weights: dict[str, np.ndarray] = {}
+    expected = parameter_specs(network)
+    for spec in expected:
+        span = spans[spec.key.rsplit(".", 1)[0]]
+        if spec.key not in given:
+            reporter.error(Code.BAD_VALUE, span, f"{source} has no tensor {spec.key!r}")
+            continue
+        array = np.asarray(given[spec.key], dtype=np.float32)
+        if array.shape != spec.shape:
+            reporter.error(Code.SHAPE_MISMATCH, span,
+                           f"{source}: {spec.key} has shape {array.shape}, the layer needs "
+                           f"{spec.shape}")
+            continue
+        weights[spec.key] = np.ascontiguousarray(array)
+    known = {spec.key for spec in expected}
+    extra = sorted(k for k in given if k not in known and not k.endswith(".num_batches_tracked"))
+    if extra:
+        shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
+        reporter.error(Code.BAD_VALUE, Span(file=source),
+                       f"{source} has {len(extra)} tensor(s) the network does not use: {shown}")
+    reporter.raise_if_errors()
+    return weights
+
+
+def fold_batchnorms(network: ir.Network, weights: dict[str, np.ndarray]) -> dict[str, str]:
+    """Fold each batch norm whose only input is a conv read by nothing else into that conv.
+
+    Rewrites ``weights`` in place (the conv gains a bias) and returns batch norm -> conv names.
+    """
+    consumers = network.consumers()
+    outputs = set(network.outputs.values())
+    nodes = network.by_name()
+    folded: dict[str, str] = {}
+    for node in network.nodes:
+        if not isinstance(node, ir.BatchNorm) or len(node.inputs) != 1:
+            continue
+        conv = nodes.get(node.inputs[0])
+        if not isinstance(conv, ir.Conv) or consumers[conv.name] != [node.name]:
+            continue
+        if conv.name in outputs or len(node.shape or ()) != 3:
+            continue
+        bn = node.name
+        std = np.sqrt(weights[f"{bn}.running_var"] + np.float32(node.eps))
+        scale = weights[f"{bn}.weight"] / std
+        bias = weights.get(f"{conv.name}.bias", np.zeros(conv.out_channels, np.float32))
+        weights[f"{conv.name}.weight"] = (
+            weights[f"{conv.name}.weight"] * scale[:, None, None, None]
+        ).astype(np.float32)
+        weights[f"{conv.name}.bias"] = (
+            (bias - weights[f"{bn}.running_mean"]) * scale + weights[f"{bn}.bias"]
+        ).astype(np.float32)
+        for suffix in ("weight", "bias", "running_mean", "running_var"):
+            del weights[f"{bn}.{suffix}"]
+        folded[bn] = conv.name
+    return folded
+
+
+# graph building ---------------------------------------------------------------------------------
+@dataclass
+class _Graph:
+    network: ir.Network
+    opset: int
+    weights: dict[str, np.ndarray]
+    folded: dict[str, str]
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+
+    def tensor(self, name: str) -> str:
+        """The ONNX tensor that holds IR tensor ``name`` (a folded batch norm is its conv)."""
+        return self.folded.get(name, name)
+
+    def inputs(self, node: ir.Node) -> list[str]:
+        return [self.tensor(name) for name in node.inputs]
+
+    def emit(self, op: str, inputs: list[str], output: str, name: str, span: Span | None,
+             **attributes: Any) -> str:
+        proto = helper.make_node(op, inputs, [output], name=name, **attributes)
+        if span is not None:
+            proto.doc_string = str(span)
+        self.nodes.append(proto)
+        return output
+
+    def const(self, name: str, values: Any, dtype: type = np.int64) -> str:
+        array: np.ndarray = np.asarray(values, dtype=dtype)
+        tensor = onnx.numpy_helper.from_array(array, name)
+        return self.emit("Constant", [], name, name, None, value=tensor)
+
+    def weight(self, key: str) -> str | None:
+        return key if key in self.weights else None
+
+
+def _fixed(node: ir.Node, dims: tuple[Any, ...], what: str) -> tuple[int, ...]:
+    if not all(isinstance(d, int) for d in dims):
+        raise _Unsupported(f"{what} needs a fixed input size in ONNX, but it is "
+                           f"{' x '.join(dim_str(d) for d in dims)}",
+                           "bind the sizes, e.g. --input H=224,W=224")
+    return tuple(int(d) for d in dims)
+
+
+def _shape(graph: _Graph, name: str) -> tuple[Any, ...]:
+    shape = graph.network.node(name).shape
+    assert shape is not None
+    return tuple(shape)
+
+
+def _lower_conv(g: _Graph, node: ir.Conv) -> None:
+    inputs = [*g.inputs(node), f"{node.name}.weight"]
+    bias = g.weight(f"{node.name}.bias")
+    if bias:
+        inputs.append(bias)
+    g.emit("Conv", inputs, node.name, node.name, node.span, kernel_shape=list(node.kernel),
+           strides=list(node.stride), pads=list(node.padding), dilations=list(node.dilation),
+           group=node.groups)
+
+
+def _lower_conv_transpose(g: _Graph, node: ir.ConvTranspose) -> None:
+    inputs = [*g.inputs(node), f"{node.name}.weight"]
+    bias = g.weight(f"{node.name}.bias")
+    if bias:
+        inputs.append(bias)
+    ph, pw = node.padding
+    g.emit("ConvTranspose", inputs, node.name, node.name, node.span,
+           kernel_shape=list(node.kernel), strides=list(node.stride), pads=[ph, pw, ph, pw],
+           output_padding=list(node.output_padding), dilations=list(node.dilation),
+           group=node.groups)
+
+
+def _lower_batchnorm(g: _Graph, node: ir.BatchNorm) -> None:
+    if node.name in g.folded:
+        return
+    keys = [f"{node.name}.{s}" for s in ("weight", "bias", "running_mean", "running_var")]
+    g.emit("BatchNormalization", [*g.inputs(node), *keys], node.name, node.name, node.span,
+           epsilon=node.eps)
+
+
+def _hardsigmoid(g: _Graph, x: str, output: str, name: str, span: Span | None) -> str:
+    # torch: relu6(x + 3) / 6 == clip(x / 6 + 1/2, 0, 1)
+    return g.emit("HardSigmoid", [x], output, name, span, alpha=1.0 / 6.0, beta=0.5)
+
+
+def _lower_activation(g: _Graph, node: ir.Activation) -> None:
+    (x,) = g.inputs(node)
+    name, span, function = node.name, node.span, node.function
+    simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+    if function in simple:
+        g.emit(simple[function], [x], name, name, span)
+    elif function == "leaky_relu":
+        g.emit("LeakyRelu", [x], name, name, span, alpha=node.negative_slope)
+    elif function == "relu6":
+        low = g.const(f"{name}/min", 0.0, np.float32)
+        high = g.const(f"{name}/max", 6.0, np.float32)
+        g.emit("Clip", [x, low, high], name, name, span)
+    elif function == "hardsigmoid":
+        _hardsigmoid(g, x, name, name, span)
+    elif function == "hardswish":
+        if g.opset >= HARDSWISH_OPSET:
+            g.emit("HardSwish", [x], name, name, span)
+        else:
+            gate = _hardsigmoid(g, x, f"{name}/gate", f"{name}/gate", span)
+            g.emit("Mul", [x, gate], name, name, span)
+    elif function == "silu":
+        gate = g.emit("Sigmoid", [x], f"{name}/sigmoid", f"{name}/sigmoid", span)
+        g.emit("Mul", [x, gate], name, name, span)
+    elif function == "gelu":
+        if g.opset >= GELU_OPSET:
+            g.emit("Gelu", [x], name, name, span, approximate="none")
+            return
+        # exact form: x * (1 + erf(x / sqrt 2)) / 2
+        scaled = g.emit("Div", [x, g.const(f"{name}/sqrt2", math.sqrt(2.0), np.float32)],
+                        f"{name}/scaled", f"{name}/scaled", span)
+        erf = g.emit("Erf", [scaled], f"{name}/erf", f"{name}/erf", span)
+        one = g.emit("Add", [erf, g.const(f"{name}/one", 1.0, np.float32)], f"{name}/onep",
+                     f"{name}/onep", span)
+        half = g.emit("Mul", [x, g.const(f"{name}/half", 0.5, np.float32)], f"{name}/halfx",
+                      f"{name}/halfx", span)
+        g.emit("Mul", [half, one], name, name, span)
+    else:  # pragma: no cover - the IR's Literal lists every function
+        raise _Unsupported(f"activation {function} has no ONNX lowering")
+
+
+def _lower_softmax(g: _Graph, node: ir.Softmax) -> None:
+    rank = len(_shape(g, node.inputs[0])) + 1
+    if g.opset < SOFTMAX_ND_OPSET and node.axis != rank - 1:
+        raise _Unsupported(
+            f"softmax over axis {node.axis} of a rank-{rank} tensor needs opset "
+            f"{SOFTMAX_ND_OPSET} (ONNX Softmax before 13 flattens the trailing axes)",
+            f"use --opset {SOFTMAX_ND_OPSET} or newer")
+    g.emit("Softmax", g.inputs(node), node.name, node.name, node.span, axis=node.axis)
+
+
+def _ceil_extra(size: int, out: int, kernel: int, stride: int, pad: int) -> int:
+    """End padding beyond ``pad`` that makes floor-mode pooling produce ``out`` windows."""
+    return max(0, (out - 1) * stride + kernel - size - 2 * pad)
+
+
+def _lower_pool(g: _Graph, node: ir.Pool) -> None:
+    (x,) = g.inputs(node)
+    ph, pw = node.padding
+    kernel, stride = list(node.kernel), list(node.stride)
+    extra_h = extra_w = 0
+    if node.ceil_mode:
+        # ONNX runtimes disagree on ceil mode's last window; explicit end padding is exact.
+        _, h, w = _fixed(node, _shape(g, node.inputs[0]), "ceil-mode pooling")
+        _, oh, ow = _fixed(node, tuple(node.shape or ()), "ceil-mode pooling")
+        extra_h = _ceil_extra(h, oh, kernel[0], stride[0], ph)
+        extra_w = _ceil_extra(w, ow, kernel[1], stride[1], pw)
+    pads = [ph, pw, ph + extra_h, pw + extra_w]
+    if node.mode == "max":
+        g.emit("MaxPool", [x], node.name, node.name, node.span, kernel_shape=kernel,
+               strides=stride, pads=pads)
+        return
+    if not (extra_h or extra_w):
+        g.emit("AveragePool", [x], node.name, node.name, node.span, kernel_shape=kernel,
+               strides=stride, pads=pads, count_include_pad=int(node.count_include_pad))
+        return
+    # torch counts the declared padding but not the ceil-mode overhang: pad with zeros first,
+    # then average without counting the overhang.
+    if node.count_include_pad and (ph or pw):
+        pad_amounts = g.const(f"{node.name}/pads", [0, 0, ph, pw, 0, 0, ph, pw])
+        x = g.emit("Pad", [x, pad_amounts], f"{node.name}/padded", f"{node.name}/pad",
+                   node.span)
+        pads = [0, 0, extra_h, extra_w]
+    g.emit("AveragePool", [x], node.name, node.name, node.span, kernel_shape=kernel,
+           strides=stride, pads=pads, count_include_pad=0)
+
+
+def _lower_global_pool(g: _Graph, node: ir.GlobalPool) -> None:
+    op = "GlobalMaxPool" if node.mode == "max" else "GlobalAveragePool"
+    g.emit(op, g.inputs(node), node.name, node.name, node.span)
+
+
+def _adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive windows: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+def _averaging_matrix(size: int, out: int) -> np.ndarray:
+    matrix = np.zeros((out, size), np.float32)
+    for i, (start, end) in enumerate(_adaptive_bounds(size, out)):
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def _reduce(g: _Graph, op: str, x: str, axes: list[int], output: str, span: Span,
+            keepdims: int = 1) -> str:
+    if g.opset >= REDUCE_AXES_INPUT_OPSET:
+        return g.emit(op, [x, g.const(f"{output}/axes", axes)], output, output, span,
+                      keepdims=keepdims)
+    return g.emit(op, [x], output, output, span, axes=axes, keepdims=keepdims)
+
+
+def _lower_adaptive_pool(g: _Graph, node: ir.AdaptivePool) -> None:
+    (x,) = g.inputs(node)
+    _, h, w = _fixed(node, _shape(g, node.inputs[0]), "adaptive pooling")
+    oh, ow = node.output_size
+    name, span = node.name, node.span
+    if h % oh == 0 and w % ow == 0:
+        op = "MaxPool" if node.mode == "max" else "AveragePool"
+        kernel = [h // oh, w // ow]
+        g.emit(op, [x], name, name, span, kernel_shape=kernel, strides=kernel)
+        return
+    if node.mode == "avg":
+        # Uneven windows: a mean over a rectangle is rows @ x @ cols^T, both constant.
+        cols = g.const(f"{name}/cols", _averaging_matrix(w, ow).T, np.float32)
+        rows = g.const(f"{name}/rows", _averaging_matrix(h, oh), np.float32)
+        across = g.emit("MatMul", [x, cols], f"{name}/across", f"{name}/across", span)
+        g.emit("MatMul", [rows, across], name, name, span)
+        return
+    # Uneven max windows: a maximum over a rectangle is a maximum over rows of column maxima.
+    for axis, size, out in ((2, h, oh), (3, w, ow)):
+        pieces = []
+        for i, (start, end) in enumerate(_adaptive_bounds(size, out)):
+            part = f"{name}/axis{axis}_{i}"
+            sliced = g.emit("Slice", [x, g.const(f"{part}/starts", [start]),
+                                      g.const(f"{part}/ends", [end]),
+                                      g.const(f"{part}/axes", [axis])],
+                            f"{part}/slice", f"{part}/slice", span)
+            pieces.append(_reduce(g, "ReduceMax", sliced, [axis], f"{part}/max", span))
+        output = name if axis == 3 else f"{name}/rows"
+        x = g.emit("Concat", pieces, output, output, span, axis=axis)
+
+
+def _lower_channel_pool(g: _Graph, node: ir.ChannelPool) -> None:
+    (x,) = g.inputs(node)
+    c, h, w = _shape(g, node.inputs[0])
+    name, span, k = node.name, node.span, node.kernel
+    if isinstance(h, int) and isinstance(w, int):
+        target = g.const(f"{name}/shape", [0, c // k, k, h, w])
+    else:
+        # Symbolic sizes: take H and W from the runtime shape.
+        shape = g.emit("Shape", [x], f"{name}/input_shape", f"{name}/input_shape", span)
+        spatial = g.emit("Slice", [shape, g.const(f"{name}/from", [2]),
+                                   g.const(f"{name}/to", [4])],
+                         f"{name}/spatial", f"{name}/spatial", span)
+        target = g.emit("Concat", [g.const(f"{name}/head", [0, c // k, k]), spatial],
+                        f"{name}/shape", f"{name}/shape", span, axis=0)
+    grouped = g.emit("Reshape", [x, target], f"{name}/grouped", f"{name}/grouped", span)
+    if g.opset >= REDUCE_AXES_INPUT_OPSET:
+        g.emit("ReduceMax", [grouped, g.const(f"{name}/axes", [2])], name, name, span,
+               keepdims=0)
+    else:
+        g.emit("ReduceMax", [grouped], name, name, span, axes=[2], keepdims=0)
+
+
+def _lower_lrn(g: _Graph, node: ir.LRN) -> None:
+    (x,) = g.inputs(node)
+    name, span, size = node.name, node.span, node.size
+    if size % 2:
+        # ONNX LRN divides alpha by size and centres the window as torch does for odd sizes.
+        g.emit("LRN", [x], name, name, span, size=size, alpha=node.alpha, beta=node.beta,
+               bias=node.k)
+        return
+    # Even windows: torch's reaches size//2 back and (size-1)//2 forward, ONNX's the reverse.
+    # Sum the squares over torch's window with a constant banded 1x1 convolution.
+    channels = _shape(g, node.inputs[0])[0]
+    assert isinstance(channels, int)
+    band = np.zeros((channels, channels, 1, 1), np.float32)
+    for c in range(channels):
+        band[c, max(0, c - size // 2): c + (size - 1) // 2 + 1, 0, 0] = node.alpha / size
+    squared = g.emit("Mul", [x, x], f"{name}/squared", f"{name}/squared", span)
+    summed = g.emit("Conv", [squared, g.const(f"{name}/window", band, np.float32)],
+                    f"{name}/window_sum", f"{name}/window_sum", span, kernel_shape=[1, 1])
+    base = g.emit("Add", [summed, g.const(f"{name}/k", node.k, np.float32)], f"{name}/base",
+                  f"{name}/base", span)
+    divisor = g.emit("Pow", [base, g.const(f"{name}/beta", node.beta, np.float32)],
+                     f"{name}/divisor", f"{name}/divisor", span)
+    g.emit("Div", [x, divisor], name, name, span)
+
+
+def _lower_identity(g: _Graph, node: ir.Node) -> None:
+    g.emit("Identity", g.inputs(node), node.name, node.name, node.span)
+
+
+def _lower_flatten(g: _Graph, node: ir.Flatten) -> None:
+    g.emit("Flatten", g.inputs(node), node.name, node.name, node.span, axis=1)
+
+
+def _lower_linear(g: _Graph, node: ir.Linear) -> None:
+    inputs = [*g.inputs(node), f"{node.name}.weight"]
+    bias = g.weight(f"{node.name}.bias")
+    if bias:
+        inputs.append(bias)
+    g.emit("Gemm", inputs, node.name, node.name, node.span, transB=1)
+
+
+def _lower_upsample(g: _Graph, node: ir.Upsample) -> None:
+    (x,) = g.inputs(node)
+    scales = g.const(f"{node.name}/scales", [1.0, 1.0, *node.scale], np.float32)
+    # opset 11 and 12 need the (unused) roi input; later opsets accept an empty name.
+    roi = g.const(f"{node.name}/roi", np.zeros(0), np.float32) if g.opset < 13 else ""
+    if node.mode == "nearest":
+        # torch nearest: src = floor(dst / scale)
+        attributes: dict[str, Any] = {"mode": "nearest",
+                                      "coordinate_transformation_mode": "asymmetric",
+                                      "nearest_mode": "floor"}
+    else:
+        # torch bilinear, align_corners=False: src = (dst + 0.5) / scale - 0.5
+        attributes = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    g.emit("Resize", [x, roi, scales], node.name, node.name, node.span, **attributes)
+
+
+def _lower_add(g: _Graph, node: ir.Add) -> None:
+    inputs = g.inputs(node)
+    op = "Add" if len(inputs) == 2 else "Sum"
+    g.emit(op, inputs, node.name, node.name, node.span)
+
+
+def _lower_binary(op: str) -> Callable[[_Graph, ir.Node], None]:
+    def lower(g: _Graph, node: ir.Node) -> None:
+        g.emit(op, g.inputs(node), node.name, node.name, node.span)
+
+    return lower
+
+
+def _lower_concat(g: _Graph, node: ir.Concat) -> None:
+    g.emit("Concat", g.inputs(node), node.name, node.name, node.span, axis=node.axis)
+
+
+def _lower_input(g: _Graph, node: ir.Input) -> None:
+    """Graph inputs become value infos, not nodes."""
+
+
+LOWERINGS: dict[str, Callable[[_Graph, Any], None]] = {
+    "input": _lower_input,
+    "conv": _lower_conv,
+    "conv_transpose": _lower_conv_transpose,
+    "batchnorm": _lower_batchnorm,
+    "activation": _lower_activation,
+    "softmax": _lower_softmax,
+    "pool": _lower_pool,
+    "global_pool": _lower_global_pool,
+    "adaptive_pool": _lower_adaptive_pool,
+    "channel_pool": _lower_channel_pool,
+    "lrn": _lower_lrn,
+    "dropout": _lower_identity,  # the identity at inference
+    "flatten": _lower_flatten,
+    "linear": _lower_linear,
+    "upsample": _lower_upsample,
+    "identity": _lower_identity,
+    "add": _lower_add,
+    "mul": _lower_binary("Mul"),
+    "concat": _lower_concat,
+    "box_head": _lower_identity,
+    "detect_head": _lower_identity,
+}
+
+
+def _value_info(name: str, shape: tuple[Any, ...], batch: int | str) -> onnx.ValueInfoProto:
+    dims: list[int | str] = [batch]
+    dims += [d if isinstance(d, int) else dim_str(d) for d in shape]
+    return helper.make_tensor_value_info(name, FLOAT, dims)
+
+
+def _graph(network: ir.Network, opset: int, weights: dict[str, np.ndarray],
+           folded: dict[str, str], dynamic_batch: bool) -> onnx.GraphProto:
+    g = _Graph(network, opset, weights, folded)
+    reporter = Reporter()
+    for node in network.nodes:
+        try:
+            LOWERINGS[node.kind](g, node)  # type: ignore[attr-defined]
+        except _Unsupported as error:
+            reporter.error(Code.UNSUPPORTED, node.span,
+                           f"cannot lower {node.name} to ONNX opset {opset}: {error.message}",
+                           *error.notes)
+    reporter.raise_if_errors()
+    batch: int | str = "N" if dynamic_batch else 1
+    inputs = [_value_info(name, _shape(g, name), batch) for name in network.inputs]
+    outputs = []
+    for output, target in network.outputs.items():
+        source = g.tensor(network.node(target).name)
+        if source != output:
+            g.emit("Identity", [source], output, output, None)
+        outputs.append(_value_info(output, tuple(network.node(target).shape or ()), batch))
+    initializers = [
+        onnx.numpy_helper.from_array(array, key) for key, array in weights.items()
+    ]
+    return helper.make_graph(g.nodes, network.name, inputs, outputs, initializers,
+                             doc_string=f"network {network.name} from {network.file}")
+
+
+def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = None,
+            dynamic_batch: bool = True,
+            weights: str | Path | Mapping[str, Any] | None = None,
+            fold_batchnorm: bool = False, seed: int = 0, **load_options: Any) -> onnx.ModelProto:
+    """Build the ONNX model of a network (or of a spec, loaded with ``load_options``)."""
+    from cnndsl import __version__
+    from cnndsl.compiler import load
+
+    if isinstance(spec_or_network, ir.Network):
+        network = spec_or_network
+    else:
+        network = load(spec_or_network, **load_options)
+    chosen = _check_opset(opset)
+    if weights is None:
+        arrays = random_weights(network, seed)
+    else:
+        source = str(weights) if isinstance(weights, str | Path) else "weights"
+        given = read_weights(weights) if isinstance(weights, str | Path) else weights
+        arrays = _bind_weights(network, given, source)
+    folded = fold_batchnorms(network, arrays) if fold_batchnorm else {}
+    graph = _graph(network, chosen, arrays, folded, dynamic_batch)
+    opsets = [helper.make_opsetid("", chosen)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="cnndsl",
+                              producer_version=__version__,
+                              doc_string=f"{network.name} ({network.file}), cnndsl {__version__}")
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    helper.set_model_props(model, {"cnndsl.network": network.name, "cnndsl.file": network.file,
+                                   "cnndsl.version": __version__,
+                                   "cnndsl.batchnorm_folded": str(bool(folded)).lower()})
+    return model
+
+
+def write_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
+    """Write a model atomically: a temporary file beside the target, then a rename."""
+    path = Path(path)
+    data = model.SerializeToString()
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]) -> int:
+    """``cnndsl compile spec.cnn --to onnx``: write the model; 1 for spec errors, 2 for usage."""
+    import sys
+
+    path = Path(args.output or f"{network.name}.onnx")
+    try:
+        model = to_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
+                        weights=args.weights, fold_batchnorm=args.fold_bn,
+                        seed=getattr(args, "seed", 0))
+    except CnnError as error:
+        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        return 2 if any(d.code is Code.IO for d in error.diagnostics) else 1
+    except ValueError as error:
+        sys.stderr.write(f"cnndsl compile: {error}\n")
+        return 2
+    try:
+        write_onnx(model, path)
+    except OSError as error:
+        sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
+        return 2
+    opset = model.opset_import[0].version
+    out.write(f"wrote {path} (network {network.name}, opset {opset}, "
+              f"{len(model.graph.node)} nodes, {network.total_params:,} parameters)\n")
+    return 0
+
+
+__all__ = ["LOWERINGS", "fold_batchnorms", "max_opset", "parameter_specs", "random_weights",
+           "read_weights", "run_cli", "to_onnx", "write_onnx"]
