@@ -89,7 +89,7 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
         return CheckResult(name, None, error.diagnostics, {name: text})
     param_analysis.annotate(result)
     reporter = Reporter(list(warnings))
-    result.expects = check_expects(result, expects, reporter)
+    result.expects = check_expects(result, expects, reporter, bound)
     return CheckResult(name, result, reporter.diagnostics, sources)
 
 

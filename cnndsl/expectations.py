@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cnndsl import ir
@@ -96,20 +96,23 @@ def _subject_args(expect: ast.Expect, reporter: Reporter) -> dict[str, Any] | No
     return args
 
 
-def _dims(values: tuple[ast.Expr, ...], network: ir.Network) -> list[Dim | None]:
+def _dims(values: tuple[ast.Expr, ...], network: ir.Network,
+          sizes: Mapping[str, int]) -> list[Dim | None]:
     dims: list[Dim | None] = []
     for value in values:
-        dims.append(_dim(value, network))
+        dims.append(_dim(value, network, sizes))
     return dims
 
 
-def _dim(value: ast.Expr, network: ir.Network) -> Dim | None:
+def _dim(value: ast.Expr, network: ir.Network, sizes: Mapping[str, int]) -> Dim | None:
     if isinstance(value, ast.Number) and isinstance(value.value, int):
         return value.value
     if isinstance(value, ast.Name):
+        if value.name in sizes:  # bound with --input H=...: the expect holds for that size
+            return sizes[value.name]
         return Poly.symbol(value.name) if value.name in network.symbols else None
     if isinstance(value, ast.BinOp):
-        left, right = _dim(value.left, network), _dim(value.right, network)
+        left, right = _dim(value.left, network, sizes), _dim(value.right, network, sizes)
         if left is None or right is None:
             return None
         if value.op == "+":
@@ -123,19 +126,19 @@ def _dim(value: ast.Expr, network: ir.Network) -> Dim | None:
     return None
 
 
-def check_expects(network: ir.Network, expects: list[ast.Expect],
-                  reporter: Reporter) -> list[ir.ExpectResult]:
+def check_expects(network: ir.Network, expects: list[ast.Expect], reporter: Reporter,
+                  sizes: Mapping[str, int] | None = None) -> list[ir.ExpectResult]:
     """Evaluate each expect line; a failed one is a diagnostic at its line."""
     results: list[ir.ExpectResult] = []
     for expect in expects:
-        result = _check_one(network, expect, reporter)
+        result = _check_one(network, expect, reporter, sizes or {})
         if result is not None:
             results.append(result)
     return results
 
 
-def _check_one(network: ir.Network, expect: ast.Expect,
-               reporter: Reporter) -> ir.ExpectResult | None:
+def _check_one(network: ir.Network, expect: ast.Expect, reporter: Reporter,
+               sizes: Mapping[str, int]) -> ir.ExpectResult | None:
     text = " ".join(expect.subject)
     compare = _COMPARE[expect.op]
     subject = SUBJECTS.get(expect.subject)
@@ -178,7 +181,7 @@ def _check_one(network: ir.Network, expect: ast.Expect,
             reporter.error(Code.ARGUMENT_TYPE, expect.span,
                            "a shape starts with the batch N, e.g. N x 1000")
             return None
-        wanted_dims = _dims(values[1:], network)
+        wanted_dims = _dims(values[1:], network, sizes)
         shown = ir.shape_str(node.shape)
         ok = compare(node.shape is not None and list(node.shape) == wanted_dims, True)
         return _result(expect, name, shown, ok, reporter)

@@ -142,6 +142,11 @@ def pool(node: ir.Pool, inputs: Sequence[Shape]) -> Shape:
             out = simplify(ceildiv(padded - k, s) + 1)
             if isinstance(out, int) and isinstance(size, int) and (out - 1) * s >= size + p:
                 out -= 1
+            elif not isinstance(out, int) and s > k - p:
+                # The dropped last window, symbolically: the output is the smaller of
+                # ceil((H+2p-k)/s)+1 and ceil((H+p)/s) (windows starting before the right
+                # padding), and the second is never larger exactly when s > k - p.
+                out = ceildiv(size + p, s)
         sizes.append(out)
     return _positive((c, *sizes), "pooling")
 

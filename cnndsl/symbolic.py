@@ -213,7 +213,9 @@ def ceildiv(value: Dim, divisor: int) -> Dim:
 def dim_str(value: Dim) -> str:
     """How a size reads in messages and JSON."""
     text = str(value)
-    return f"({text})" if isinstance(value, Poly) and " " in text else text
+    # One term needs no parentheses, even when it is a division like (H + 1)//2.
+    compound = isinstance(value, Poly) and len(value.terms) + (value.constant != 0) > 1
+    return f"({text})" if compound else text
 
 
 def substitute(value: Dim, bindings: Mapping[str, int]) -> Dim:
