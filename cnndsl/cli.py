@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cnndsl import ir
-from cnndsl.compiler import CheckResult, check
+from cnndsl.compiler import CheckResult, check, parse_input_sizes
 from cnndsl.diagnostics import Code, render_all
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
@@ -237,6 +237,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_USAGE
+    if getattr(args, "input", None):
+        try:
+            parse_input_sizes(args.input)
+        except ValueError as error:  # a bad flag is a usage error, not an error in the spec
+            sys.stderr.write(f"cnndsl: --input: {error}\n")
+            return EXIT_USAGE
     try:
         return int(args.run(args, out or sys.stdout))
     except SystemExit as exit_:
