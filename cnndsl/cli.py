@@ -186,6 +186,17 @@ def cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
     return onnx_backend.run_cli(result.network, args, out, result.sources)
 
 
+def cmd_fcn(args: argparse.Namespace, out: TextIO) -> int:
+    """Make a classifier fully convolutional; write the spec, its weights or an ONNX model."""
+    from cnndsl.transforms import fully_convolutional
+
+    result, code = _load_or_report(args)
+    if code is not None:
+        return code
+    assert result.network is not None
+    return fully_convolutional.run_cli(result.network, args, out, result.sources)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnndsl`` command."""
     parser = argparse.ArgumentParser(prog="cnndsl", description=__doc__.splitlines()[0])
@@ -227,6 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
     _common(p)
     p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("fcn", help="dense layers after a flatten -> convolutions")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--to", choices=("cnn", "torch", "onnx"), default="cnn",
+                   help="cnn: the converted spec (default); torch: its state dict, keyed by "
+                   "the printed spec's paths; onnx: the converted model with weights")
+    p.add_argument("-o", "--output", metavar="PATH", help="where to write (cnn: default stdout)")
+    p.add_argument("--at", metavar="SIZE", help="input size of the result, e.g. 3x384x384 "
+                   "(--input sets the training size the dense layers were trained at)")
+    p.add_argument("--weights", metavar="FILE", help="the source's state dict (.pt, .npz or "
+                   ".safetensors); default: its seeded initialisation")
+    p.add_argument("--opset", type=int, help="ONNX opset")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation")
+    _common(p)
+    p.set_defaults(run=cmd_fcn)
     return parser
 
 

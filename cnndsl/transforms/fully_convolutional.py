@@ -160,3 +160,99 @@ def _numel(value: Any) -> int:
     if isinstance(size, int):
         return size  # numpy
     return int(value.numel())
+
+
+def _read_weights(path: str) -> dict[str, Any]:
+    """A state dict from .pt/.pth (torch), .npz or .safetensors, as numpy arrays."""
+    if path.endswith((".pt", ".pth")):
+        import torch
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return {key: value.numpy() for key, value in state.items()}
+    from cnndsl.backends.onnx import read_weights
+
+    return read_weights(path)
+
+
+def _source_weights(network: ir.Network, args: Any) -> dict[str, Any]:
+    if args.weights:
+        return _read_weights(args.weights)
+    from cnndsl.backends.torch.runtime import to_torch
+
+    state = to_torch(network, seed=args.seed).state_dict()
+    return {key: value.numpy() for key, value in state.items()}
+
+
+def _write_state(state: Mapping[str, Any], path: str) -> None:
+    import numpy as np
+
+    if path.endswith(".npz"):
+        arrays: dict[str, Any] = {key: np.asarray(value) for key, value in state.items()}
+        np.savez(path, **arrays)
+    elif path.endswith(".safetensors"):
+        from safetensors.numpy import save_file
+
+        save_file({key: np.ascontiguousarray(value) for key, value in state.items()}, path)
+    else:
+        import torch
+
+        torch.save({key: torch.from_numpy(np.ascontiguousarray(value))
+                    for key, value in state.items()}, path)
+
+
+def run_cli(network: ir.Network, args: Any, out: Any, sources: dict[str, str]) -> int:
+    """``cnndsl fcn SPEC``: print the converted spec, or write its weights or ONNX model."""
+    import sys
+
+    from cnndsl.compiler import check, parse_input_sizes
+    from cnndsl.diagnostics import render_all
+    from cnndsl.transforms.printer import print_spec, printed_names
+
+    try:
+        converted = fully_convolutional(network)
+        at = parse_input_sizes(args.at)[1] if args.at else None
+        if args.at and at is None:
+            raise ValueError(f"--at takes a size such as 3x384x384, got {args.at!r}")
+        deployed = infer_shapes(converted.network, at)
+    except CnnError as error:
+        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        return 1
+    except ValueError as error:
+        sys.stderr.write(f"cnndsl fcn: {error}\n")
+        return 2
+    if not converted.conversions:
+        sys.stderr.write(f"cnndsl fcn: {network.name} has no dense layer after a flatten\n")
+    if args.to in ("torch", "onnx") and not args.output:
+        sys.stderr.write(f"cnndsl fcn: --to {args.to} needs -o PATH\n")
+        return 2
+    try:
+        if args.to == "cnn":
+            text = print_spec(deployed, name=f"{network.name}_fcn", comment=(
+                f"{network.name} from {network.file}, fully convolutional: "
+                f"{', '.join(converted.conversions) or 'no'} dense layers as convolutions\n"
+                "(written by `cnndsl fcn`)"))
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as stream:
+                    stream.write(text)
+            else:
+                out.write(text)
+            return 0
+        state = convert_state_dict(_source_weights(network, args), converted.conversions)
+        if args.to == "onnx":
+            from cnndsl.backends.onnx import to_onnx, write_onnx
+
+            write_onnx(to_onnx(deployed, weights=state, opset=args.opset), args.output)
+        else:
+            printed = check(print_spec(deployed, expects=False)).network
+            assert printed is not None
+            rename = printed_names(deployed, printed)
+            _write_state(convert_state_dict(state, {}, rename), args.output)
+    except CnnError as error:
+        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        return 1
+    except (OSError, ValueError, KeyError) as error:
+        sys.stderr.write(f"cnndsl fcn: {error}\n")
+        return 2
+    out.write(f"wrote {args.output} ({network.name}, {len(converted.conversions)} dense layers "
+              f"as convolutions, output {deployed.output_shapes()})\n")
+    return 0
