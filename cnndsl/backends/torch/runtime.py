@@ -178,7 +178,7 @@ _NN_ATTRIBUTES = frozenset(dir(nn.Module))
 
 
 def _register(parent: nn.Module, segment: str, module: nn.Module, path: str) -> None:
-    if segment in _NN_ATTRIBUTES or hasattr(parent, segment) and segment not in parent._modules:
+    if segment in _NN_ATTRIBUTES or segment in vars(parent):
         raise ValueError(f"spec path {path!r}: segment {segment!r} clashes with an nn.Module "
                          "attribute; rename the label")
     parent.add_module(segment, module)
