@@ -181,6 +181,10 @@ def cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
         from cnndsl.backends.torch import emit
 
         return emit.run_cli(result.network, args, out)
+    if getattr(args, "detect", False):
+        from cnndsl.backends import onnx_detect
+
+        return onnx_detect.run_cli(result.network, args, out, result.sources)
     from cnndsl.backends import onnx as onnx_backend
 
     return onnx_backend.run_cli(result.network, args, out, result.sources)
@@ -236,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="FILE", help="ONNX: weights from .npz or .safetensors")
     p.add_argument("--fold-bn", action="store_true", help="ONNX: fold batch norm into convs")
     p.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
+    p.add_argument("--detect", action="store_true",
+                   help="ONNX: append YOLO decoding and NonMaxSuppression (image in, boxes out)")
+    p.add_argument("--score-threshold", type=float, default=0.25, help="--detect: min score")
+    p.add_argument("--iou-threshold", type=float, default=0.45, help="--detect: NMS IoU")
+    p.add_argument("--max-detections", type=int, default=100, help="--detect: per image")
     _common(p)
     p.set_defaults(run=cmd_compile)
 

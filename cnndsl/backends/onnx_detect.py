@@ -1,0 +1,255 @@
+"""Append YOLO decoding and non-maximum suppression to an exported detector: image in, boxes out.
+
+:func:`add_detection` takes the ``ModelProto`` that :func:`cnndsl.backends.onnx.to_onnx` built
+for a network with ``detect`` heads and appends, for every head, the decoding of
+:func:`cnndsl.detection.decode_yolo` (same channel layout and slot order), then the selection of
+:func:`cnndsl.detection.postprocess`:
+
+* per slot, ``score = sigmoid(obj) * sigmoid(class logit)``, and only the slot's best class is
+  a candidate (``postprocess(multi_label=False)``);
+* ``NonMaxSuppression`` per class on xyxy boxes (``center_point_box=0``; IoU does not depend on
+  the x/y order, so xyxy boxes serve for ONNX's yxyx), suppressing IoU > ``iou_threshold``;
+* at most ``max_detections`` per image, by decreasing score.
+
+The outputs are flat over the batch: ``boxes`` (K, 4) xyxy input pixels, ``scores`` (K,),
+``classes`` (K,) int64 and ``batch_index`` (K,) int64, grouped by image and sorted by
+decreasing score within each. With ``keep_raw`` the heads' raw maps stay outputs too.
+
+One difference from the numpy post-processing remains: ONNX keeps a candidate whose score is
+strictly above ``score_threshold``, numpy keeps ``>=``, which only matters for a score exactly on
+the threshold. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from cnndsl import ir
+from cnndsl.detection.boxes import yolo_grid
+
+PREFIX = "postprocess"
+MIN_OPSET = 11  # NonMaxSuppression with score_threshold, CumSum
+REDUCE_AXES_INPUT_OPSET = 13
+
+
+class _Builder:
+    """Collects the appended nodes; every name gets the ``postprocess/`` prefix."""
+
+    def __init__(self, opset: int):
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.count = 0
+
+    def name(self, hint: str) -> str:
+        self.count += 1
+        return f"{PREFIX}/{hint}_{self.count}"
+
+    def op(self, op_type: str, inputs: list[str], hint: str, outputs: int = 1,
+           **attributes: Any) -> Any:
+        name = self.name(hint)
+        names = [name] if outputs == 1 else [f"{name}:{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, inputs, names, name=name, **attributes))
+        return names[0] if outputs == 1 else names
+
+    def const(self, values: Any, hint: str, dtype: Any = np.int64) -> str:
+        name = self.name(hint)
+        tensor = onnx.numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
+        self.nodes.append(helper.make_node("Constant", [], [name], name=name, value=tensor))
+        return name
+
+    def slice_last(self, x: str, start: int, end: int, hint: str) -> str:
+        return self.op("Slice", [x, self.const([start], "start"), self.const([end], "end"),
+                                 self.const([-1], "axis")], hint)
+
+    def reduce_sum(self, x: str, axis: int, hint: str) -> str:
+        if self.opset >= REDUCE_AXES_INPUT_OPSET:
+            return self.op("ReduceSum", [x, self.const([axis], "axes")], hint, keepdims=0)
+        return self.op("ReduceSum", [x], hint, axes=[axis], keepdims=0)
+
+
+def _decode_head(b: _Builder, raw: str, head: ir.DetectHead) -> tuple[str, str]:
+    """Boxes (N, S, 4) xyxy and per-class scores (N, S, C) of one head, in decode_yolo's order."""
+    assert head.shape is not None
+    _, height, width = head.shape
+    if not (isinstance(height, int) and isinstance(width, int)):
+        raise ValueError(f"{head.name}: the grid {ir.shape_str(head.shape)} must be concrete; "
+                         "export at a fixed input size")
+    anchors = np.asarray(head.anchors, dtype=np.float32)
+    count, per_anchor = anchors.shape[0], 5 + head.classes
+    slots = height * width * count
+    grid = b.op("Reshape", [raw, b.const([-1, count, per_anchor, height, width], "shape")],
+                "grid")
+    # (N, A, 5+C, H, W) -> (N, H, W, A, 5+C) -> (N, H*W*A, 5+C): slot s = (i*W + j)*A + a.
+    rows = b.op("Transpose", [grid], "slots", perm=[0, 3, 4, 1, 2])
+    rows = b.op("Reshape", [rows, b.const([-1, slots, per_anchor], "shape")], "rows")
+    cells, anchor_index = yolo_grid((height, width), count)
+    offset = b.op("Sigmoid", [b.slice_last(rows, 0, 2, "txty")], "offset")
+    centre = b.op("Add", [offset, b.const(cells, "cells", np.float32)], "cell_centre")
+    centre = b.op("Mul", [centre, b.const(float(head.stride), "stride", np.float32)], "centre")
+    size = b.op("Exp", [b.slice_last(rows, 2, 4, "twth")], "scale")
+    size = b.op("Mul", [size, b.const(anchors[anchor_index], "anchors", np.float32)], "size")
+    half = b.op("Mul", [size, b.const(0.5, "half", np.float32)], "half_size")
+    top_left = b.op("Sub", [centre, half], "top_left")
+    bottom_right = b.op("Add", [centre, half], "bottom_right")
+    boxes = b.op("Concat", [top_left, bottom_right], "boxes", axis=-1)
+    objectness = b.op("Sigmoid", [b.slice_last(rows, 4, 5, "obj")], "objectness")
+    if head.classes:
+        probs = b.op("Sigmoid", [b.slice_last(rows, 5, per_anchor, "cls")], "class_probs")
+        scores = b.op("Mul", [objectness, probs], "scores")
+    else:
+        scores = objectness  # a one-class detector is scored by objectness alone
+    return boxes, scores
+
+
+def _best_class_only(b: _Builder, scores: str, classes: int) -> str:
+    """Zero every score but the slot's first-best class, as postprocess(multi_label=False)."""
+    best = b.op("ArgMax", [scores], "best", axis=-1, keepdims=1)
+    is_best = b.op("Equal", [best, b.const(np.arange(classes), "class_ids")], "is_best")
+    mask = b.op("Cast", [is_best], "best_mask", to=TensorProto.FLOAT)
+    return b.op("Mul", [scores, mask], "best_scores")
+
+
+def _per_image_top(b: _Builder, batch: str, score: str, image: str, max_detections: int
+                   ) -> str:
+    """Indices into the K selections: grouped by image, score-descending, at most
+    ``max_detections`` per image."""
+    count = b.op("Shape", [score], "k")
+    by_score = b.op("TopK", [score, count], "by_score", outputs=2, axis=0, largest=1,
+                    sorted=1)[1]
+    batch_sorted = b.op("Gather", [batch, by_score], "batch_by_score", axis=0)
+    # A stable sort by image: the key image * K + position is unique and keeps the score order.
+    position = b.op("Range", [b.const(0, "zero"), b.op("Squeeze", [count, b.const([0], "ax")],
+                                                       "k_scalar"),
+                              b.const(1, "one")], "position")
+    key = b.op("Add", [b.op("Mul", [batch_sorted, count], "image_key"), position], "key")
+    by_image = b.op("TopK", [key, count], "by_image", outputs=2, axis=0, largest=0,
+                    sorted=1)[1]
+    order = b.op("Gather", [by_score, by_image], "order", axis=0)
+    ordered_batch = b.op("Gather", [batch, order], "ordered_batch", axis=0)
+    # Rank inside its image = position - index of the image's first selection.
+    images = b.op("Gather", [b.op("Shape", [image], "image_shape"), b.const([0], "n")],
+                  "batch_size", axis=0)
+    image_ids = b.op("Range", [b.const(0, "zero"),
+                               b.op("Squeeze", [images, b.const([0], "ax")], "n_scalar"),
+                               b.const(1, "one")], "image_ids")
+    one_hot = b.op("Equal", [b.op("Unsqueeze", [ordered_batch, b.const([1], "ax")], "column"),
+                             image_ids], "one_hot")
+    per_image = b.reduce_sum(b.op("Cast", [one_hot], "one_hot_int", to=TensorProto.INT64), 0,
+                             "per_image")
+    first = b.op("CumSum", [per_image, b.const(0, "axis")], "first", exclusive=1)
+    rank = b.op("Sub", [position, b.op("Gather", [first, ordered_batch], "start", axis=0)],
+                "rank")
+    keep = b.op("Less", [rank, b.const(max_detections, "max_det")], "keep")
+    return b.op("Compress", [order, keep], "kept", axis=0)
+
+
+def add_detection(model: onnx.ModelProto, network: ir.Network, *,
+                  score_threshold: float = 0.25, iou_threshold: float = 0.45,
+                  max_detections: int = 100, keep_raw: bool = False) -> onnx.ModelProto:
+    """A copy of ``model`` (``to_onnx(network)``) that decodes every detect head and runs NMS.
+
+    Outputs ``boxes`` (K, 4) xyxy pixels, ``scores`` (K,), ``classes`` (K,) int64 and
+    ``batch_index`` (K,) int64; see the module docstring for the exact selection.
+    """
+    heads = [node for node in network.nodes if isinstance(node, ir.DetectHead)]
+    if not heads:
+        raise ValueError(f"network {network.name} has no detect head")
+    classes = {head.classes for head in heads}
+    if len(classes) != 1:
+        raise ValueError(f"the detect heads disagree on the class count: {sorted(classes)}")
+    num_classes = max(classes.pop(), 1)
+    if max_detections < 1:
+        raise ValueError("max_detections must be at least 1")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < MIN_OPSET:
+        raise ValueError(f"detection post-processing needs opset {MIN_OPSET} or newer")
+    produced = {out for node in model.graph.node for out in node.output}
+    b = _Builder(opset)
+    decoded = []
+    for head in heads:
+        if head.name not in produced:
+            raise ValueError(f"the model has no tensor {head.name}; was it built from "
+                             f"network {network.name}?")
+        decoded.append(_decode_head(b, head.name, head))
+    boxes = b.op("Concat", [d[0] for d in decoded], "all_boxes", axis=1)
+    scores = b.op("Concat", [d[1] for d in decoded], "all_scores", axis=1)
+    scores = _best_class_only(b, scores, num_classes)
+    per_class = b.op("Transpose", [scores], "class_scores", perm=[0, 2, 1])  # (N, C, S)
+    selected = b.op("NonMaxSuppression", [
+        boxes, per_class, b.const([max_detections], "max_per_class"),
+        b.const([iou_threshold], "iou_threshold", np.float32),
+        b.const([score_threshold], "score_threshold", np.float32),
+    ], "nms", center_point_box=0)
+    batch = b.op("Squeeze", [b.slice_last(selected, 0, 1, "batch"), b.const([1], "ax")],
+                 "batch_ids")
+    box_index = b.op("Concat", [b.slice_last(selected, 0, 1, "b"),
+                                b.slice_last(selected, 2, 3, "s")], "box_index", axis=1)
+    score = b.op("GatherND", [per_class, selected], "selected_scores")
+    kept = _per_image_top(b, batch, score, network.inputs[0], max_detections)
+    outputs = {
+        "boxes": b.op("GatherND", [boxes, b.op("Gather", [box_index, kept], "bi", axis=0)],
+                      "selected_boxes"),
+        "scores": b.op("Gather", [score, kept], "kept_scores", axis=0),
+        "classes": b.op("Gather", [b.op("Squeeze", [b.slice_last(selected, 1, 2, "c"),
+                                                    b.const([1], "ax")], "class_ids"), kept],
+                        "kept_classes", axis=0),
+        "batch_index": b.op("Gather", [batch, kept], "kept_batch", axis=0),
+    }
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    graph = result.graph
+    graph.node.extend(b.nodes)
+    for name, source in outputs.items():
+        graph.node.append(helper.make_node("Identity", [source], [name], name=name))
+    if not keep_raw:
+        del graph.output[:]
+    dtypes = {"boxes": TensorProto.FLOAT, "scores": TensorProto.FLOAT,
+              "classes": TensorProto.INT64, "batch_index": TensorProto.INT64}
+    shapes: dict[str, list[str | int]] = {"boxes": ["K", 4], "scores": ["K"], "classes": ["K"],
+                                          "batch_index": ["K"]}
+    graph.output.extend(helper.make_tensor_value_info(name, dtypes[name], shapes[name])
+                        for name in outputs)
+    helper.set_model_props(result, {
+        **{p.key: p.value for p in model.metadata_props},
+        "cnndsl.detect.score_threshold": repr(score_threshold),
+        "cnndsl.detect.iou_threshold": repr(iou_threshold),
+        "cnndsl.detect.max_detections": str(max_detections),
+    })
+    return result
+
+
+def run_cli(network: ir.Network, args: Any, out: Any, sources: dict[str, str]) -> int:
+    """``cnndsl compile spec.cnn --to onnx --detect``: the detector with decoding and NMS."""
+    import sys
+    from pathlib import Path
+
+    from cnndsl.backends.onnx import to_onnx, write_onnx
+    from cnndsl.diagnostics import CnnError, Code, render_all
+
+    path = Path(args.output or f"{network.name}.onnx")
+    try:
+        model = to_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
+                        weights=args.weights, fold_batchnorm=args.fold_bn,
+                        seed=getattr(args, "seed", 0))
+        model = add_detection(model, network, score_threshold=args.score_threshold,
+                              iou_threshold=args.iou_threshold,
+                              max_detections=args.max_detections)
+    except CnnError as error:
+        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        return 2 if any(d.code is Code.IO for d in error.diagnostics) else 1
+    except ValueError as error:
+        sys.stderr.write(f"cnndsl compile: {error}\n")
+        return 2
+    try:
+        write_onnx(model, path)
+    except OSError as error:
+        sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
+        return 2
+    heads = sum(isinstance(node, ir.DetectHead) for node in network.nodes)
+    out.write(f"wrote {path} (network {network.name}, {heads} detect heads decoded, "
+              "NonMaxSuppression; outputs boxes, scores, classes, batch_index)\n")
+    return 0
