@@ -1,0 +1,96 @@
+"""Multiply-accumulates (MACs) and FLOPs per node, and totals for a network.
+
+Convention (the one PyTorch's ``torch.utils.flop_counter.FlopCounterMode`` uses, so that
+``total_macs(network) == FlopCounterMode total / 2`` for the forward pass):
+
+- One MAC is one multiply followed by one add; FLOPs = 2 x MACs.
+- Counted, per sample (multiply by the batch for a batch):
+  - ``conv``: ``out_channels * (in_channels / groups) * kh * kw * Hout * Wout``
+    (dilation and padding change the output size, not the per-output cost);
+  - ``conv_transpose``: ``in_channels * (out_channels / groups) * kh * kw * Hin * Win`` -- every
+    *input* pixel scatters a ``kh x kw`` patch into each of ``out_channels / groups`` maps, so
+    the cost follows the input size, not the (larger) output size;
+  - ``linear``: ``in_features * out_features``.
+- Not counted (zero, as ``FlopCounterMode`` has no formula for them): bias additions, batch norm,
+  activations, softmax, pooling of any kind, LRN, dropout, upsampling, element-wise add and mul,
+  concat, flatten and the head markers. These are memory-bound and cheap next to convolutions;
+  counting them would make the figures disagree with PyTorch's counter and with published MACs.
+
+Sizes must be concrete: a network with symbolic sizes (``3 x H x W``) raises ``ValueError``
+until the sizes are bound (``--input 3x512x512`` or ``check(..., input="H=512,W=512")``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cnndsl import ir
+
+
+def concrete_shape(shape: ir.Shape | None, where: str) -> tuple[int, ...]:
+    """The shape as integers; ValueError when a size is still symbolic."""
+    if shape is None:
+        raise ValueError(f"'{where}' has no inferred shape")
+    if not all(isinstance(d, int) for d in shape):
+        raise ValueError(
+            f"'{where}' has symbolic size {ir.shape_str(shape)}; bind it with --input "
+            "(e.g. 3x224x224 or H=224,W=224)"
+        )
+    return tuple(int(d) for d in shape)
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count
+
+
+def _conv(node: ir.Conv, network: ir.Network) -> int:
+    out = concrete_shape(node.shape, node.name)
+    kh, kw = node.kernel
+    return _elements(out) * (node.in_channels // node.groups) * kh * kw
+
+
+def _conv_transpose(node: ir.ConvTranspose, network: ir.Network) -> int:
+    source = network.node(node.inputs[0])
+    _, height, width = concrete_shape(source.shape, source.name)
+    kh, kw = node.kernel
+    return node.in_channels * (node.out_channels // node.groups) * kh * kw * height * width
+
+
+def _linear(node: ir.Linear, network: ir.Network) -> int:
+    return node.in_features * node.out_features
+
+
+MAC_RULES: dict[str, Callable[..., int]] = {
+    "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "linear": _linear,
+}
+
+
+def node_macs(node: ir.Node, network: ir.Network) -> int:
+    """MACs of one node for one sample (0 for the kinds that the convention does not count)."""
+    rule = MAC_RULES.get(node.kind)  # type: ignore[attr-defined]
+    return rule(node, network) if rule else 0
+
+
+def macs_by_node(network: ir.Network) -> dict[str, int]:
+    """MACs per node for one sample, keyed by path, in topological order."""
+    return {node.name: node_macs(node, network) for node in network.nodes}
+
+
+def total_macs(network: ir.Network, batch: int = 1) -> int:
+    """MACs of one forward pass over ``batch`` samples."""
+    return batch * sum(macs_by_node(network).values())
+
+
+def total_flops(network: ir.Network, batch: int = 1) -> int:
+    """FLOPs of one forward pass: 2 x MACs, as ``FlopCounterMode`` counts them."""
+    return 2 * total_macs(network, batch)
+
+
+__all__ = [
+    "MAC_RULES", "concrete_shape", "macs_by_node", "node_macs", "total_flops", "total_macs",
+]
