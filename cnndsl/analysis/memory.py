@@ -350,9 +350,10 @@ def _lrn_forward(op: _Op) -> Tensor:
     op.replay.mark()
     op.save(padded)
     op.free(padded)
+    # div.mul(alpha).add(k).pow(beta): the name `div` keeps the pooled sum alive until the
+    # whole chain is evaluated; each link frees the previous temporary
     scaled = op.new(x.nbytes)
     op.replay.mark()
-    op.free(pooled)
     shifted = op.new(x.nbytes)
     op.replay.mark()
     op.free(scaled)
@@ -360,6 +361,7 @@ def _lrn_forward(op: _Op) -> Tensor:
     op.replay.mark()
     op.save(shifted)
     op.free(shifted)
+    op.free(pooled)
     out = op.new(op.out_bytes)
     op.replay.mark()
     op.save(powered)
