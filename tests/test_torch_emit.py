@@ -1,0 +1,133 @@
+"""Generated PyTorch source: same state_dict and identical outputs as the live module, golden
+files for ResNet-18 and GoogLeNet, ruff-clean, imports only torch, and the compile command.
+
+Regenerate the golden files with ``CNNDSL_REGEN_GOLDEN=1 pytest tests/test_torch_emit.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import cnndsl  # noqa: E402
+from cnndsl import ir  # noqa: E402
+from cnndsl.backends.torch.emit import emit  # noqa: E402
+from cnndsl.backends.torch.runtime import SpecModule  # noqa: E402
+from cnndsl.cli import main  # noqa: E402
+from cnndsl.diagnostics import Code  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.cnn"))
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def small_network(path: Path) -> ir.Network:
+    """The spec at the smallest of a few sizes it accepts (expect lines hold only at full size)."""
+    declared = cnndsl.check(path).network
+    assert declared is not None, path
+    channels = declared.node(declared.inputs[0]).shape[0]
+    for side in (32, 64, 128):
+        result = cnndsl.check(path, input=f"{channels}x{side}x{side}")
+        errors = [d for d in result.diagnostics
+                  if d.severity == "error" and d.code is not Code.EXPECT_FAILED]
+        if result.network is not None and not errors:
+            return result.network
+    return declared
+
+
+def load_source(source: str) -> type[nn.Module]:
+    """The network class of generated source."""
+    namespace: dict = {}
+    exec(compile(source, "<generated>", "exec"), namespace)
+    return namespace[namespace["__all__"][0]]  # type: ignore[no-any-return]
+
+
+def deterministic(module: nn.Module) -> nn.Module:
+    module.train()  # batch statistics keep deep random nets finite
+    for layer in module.modules():
+        if isinstance(layer, nn.Dropout):
+            layer.eval()
+    return module
+
+
+def equal(a: object, b: object) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(equal(a[k], b[k]) for k in a)
+    return torch.equal(a, b)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_generated_module_matches_the_live_module(path: Path) -> None:
+    network = small_network(path)
+    live = deterministic(SpecModule(network))
+    with torch.device("meta"):  # no second random initialisation: the weights come from live
+        generated = load_source(emit(network))()
+    ours, theirs = live.state_dict(), generated.state_dict()
+    assert [(k, v.shape) for k, v in ours.items()] == [(k, v.shape) for k, v in theirs.items()]
+    generated.load_state_dict(ours, assign=True)
+    deterministic(generated)
+    inputs = [torch.randn(2, *network.node(name).shape) for name in network.inputs]
+    with torch.no_grad():
+        assert equal(live(*inputs), generated(*inputs))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "googlenet"])
+def test_golden_source(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # the header names the spec by its relative path
+    source = emit(cnndsl.load(f"specs/{name}.cnn"))
+    golden = GOLDEN / f"torch_{name}.py"
+    if os.environ.get("CNNDSL_REGEN_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(source, encoding="utf-8")
+    assert source == golden.read_text(encoding="utf-8")
+
+
+def test_generated_files_are_ruff_clean_and_import_only_torch(tmp_path: Path) -> None:
+    for path in SPECS:
+        source = emit(small_network(path))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] == "torch" for a in node.names), path
+            elif isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] == "torch", path
+        (tmp_path / f"{path.stem}.py").write_text(source, encoding="utf-8")
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    done = subprocess.run(
+        [ruff, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_blocks_become_classes_with_flags_for_optional_layers() -> None:
+    source = emit(cnndsl.load(ROOT / "specs" / "resnet50.cnn"))
+    assert "class Bottleneck(nn.Module):" in source
+    assert "downsample: bool = False" in source
+    assert "Bottleneck(64, 64, downsample=True)" in source
+    assert "Parameters: 25,557,032" in source
+
+
+def test_compile_command_writes_atomically_or_prints(tmp_path: Path) -> None:
+    spec = str(ROOT / "specs" / "lenet5.cnn")
+    target = tmp_path / "lenet.py"
+    out = io.StringIO()
+    assert main(["compile", spec, "--to", "torch", "-o", str(target)], out) == 0
+    assert "wrote" in out.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == ["lenet.py"]  # no temporary left behind
+    printed = io.StringIO()
+    assert main(["compile", spec, "--to", "torch"], printed) == 0
+    assert printed.getvalue() == target.read_text(encoding="utf-8")
+    model = load_source(printed.getvalue())()
+    assert model(torch.randn(1, 1, 32, 32)).shape == (1, 10)
