@@ -15,7 +15,7 @@ the training size; :func:`convert_state_dict` applies that to a state dict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ class FullyConvolutional:
     conversions: dict[str, Conversion]
     dropped: list[str]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Any]:
         # Unpacks as ``network, weight_map = fully_convolutional(net)``.
         return iter((self.network, self.conversions))
 
