@@ -516,17 +516,17 @@ def _lower_linear(g: _Graph, node: ir.Linear) -> None:
 
 def _lower_upsample(g: _Graph, node: ir.Upsample) -> None:
     (x,) = g.inputs(node)
+    attributes: dict[str, Any] = {}
     scales = g.const(f"{node.name}/scales", [1.0, 1.0, *node.scale], np.float32)
     # opset 11 and 12 need the (unused) roi input; later opsets accept an empty name.
     roi = g.const(f"{node.name}/roi", np.zeros(0), np.float32) if g.opset < 13 else ""
     if node.mode == "nearest":
         # torch nearest: src = floor(dst / scale)
-        attributes: dict[str, Any] = {"mode": "nearest",
-                                      "coordinate_transformation_mode": "asymmetric",
-                                      "nearest_mode": "floor"}
+        attributes.update(mode="nearest", coordinate_transformation_mode="asymmetric",
+                          nearest_mode="floor")
     else:
         # torch bilinear, align_corners=False: src = (dst + 0.5) / scale - 0.5
-        attributes = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+        attributes.update(mode="linear", coordinate_transformation_mode="half_pixel")
     g.emit("Resize", [x, roi, scales], node.name, node.name, node.span, **attributes)
 
 
