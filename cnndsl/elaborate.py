@@ -9,6 +9,7 @@ automatic projection all depend on the shape that reaches them. The rules themse
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -174,6 +175,8 @@ class Elaborator:
         self.depth = 0
         self.globals: dict[str, Any] = {}
         self.used_params: set[tuple[str, str]] = set()
+        self.image: tuple[Dim, Dim] | None = None  # the first feature-map input's H x W
+        self.mentions: dict[tuple[str, str], bool] = {}
 
     # diagnostics ------------------------------------------------------------------------------
     def fail(self, code: Code, span: Span, message: str, *notes: str) -> _Fail:
@@ -411,6 +414,8 @@ class Elaborator:
             return None
         node = ir.Input(name=name, declared=tuple(values), span=statement.span)
         self._add(node, [])
+        if self.image is None and len(values) == 3:
+            self.image = (values[1], values[2])
         frame.tensors[statement.name] = name
         return name
 
@@ -622,10 +627,7 @@ class Elaborator:
         return x
 
     def _image_size(self) -> tuple[Dim, Dim] | None:
-        for node in self.nodes:
-            if isinstance(node, ir.Input) and len(node.declared) == 3:
-                return node.declared[1], node.declared[2]
-        return None
+        return self.image  # kept as it is set: scanning the nodes per layer was quadratic
 
     def _bind_layer_args(self, layer: layers.Layer, call: ast.Call, env: dict[str, Any]) -> dict:
         aliases = {"pad": "padding", "slope": "slope", "filters": "filters"}
@@ -888,8 +890,12 @@ class Elaborator:
         with self._nested(call):
             output = self._sequence(definition.body, x, inner, Scope(f"{path}."))
         for name in arguments:
-            if name not in inner.used and not _mentions(definition.body, name):
-                self.used_params.add((definition.name, name))
+            if name not in inner.used:
+                key = (definition.name, name)
+                if key not in self.mentions:  # one walk of the body per block, not per call
+                    self.mentions[key] = _mentions(definition.body, name)
+                if not self.mentions[key]:
+                    self.used_params.add(key)
         self.instances.append(ir.BlockInstance(
             path=path, block=definition.name, span=call.span, input=x, output=output,
             arguments={k: _jsonable(v) for k, v in arguments.items()},
@@ -1025,6 +1031,22 @@ def elaborate(text: str, file: str = "<string>", *, network: str | None = None,
               input_override: tuple[int, ...] | None = None,
               ) -> tuple[ir.Network, list[Diagnostic], list[ast.Expect], dict[str, str]]:
     """Parse and elaborate; returns the network, warnings, its expects and the sources read."""
+    # Parsing and elaboration allocate many small objects and free almost none: the cyclic
+    # collector's full passes over the growing heap would make checking superlinear in size.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _elaborate(text, file, network=network, sizes=sizes, arguments=arguments,
+                          input_override=input_override)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _elaborate(text: str, file: str = "<string>", *, network: str | None = None,
+               sizes: dict[str, int] | None = None, arguments: dict[str, Any] | None = None,
+               input_override: tuple[int, ...] | None = None,
+               ) -> tuple[ir.Network, list[Diagnostic], list[ast.Expect], dict[str, str]]:
     reporter = Reporter()
     definitions = load_definitions(text, file, reporter)
     reporter.raise_if_errors()

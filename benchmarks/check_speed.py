@@ -1,0 +1,106 @@
+"""Cold-process time of ``cnndsl check``: ResNet-50 and generated specs of 1,000 to 10,000 layers.
+
+Each figure is a fresh ``python -m cnndsl.cli check -q FILE`` process (interpreter start, imports,
+parse, elaborate, shapes, counts), best and median of several runs. Generated specs repeat a
+conv -> bn -> relu unit inside residual blocks, so blocks, repeats and shape checks all take part.
+The per-layer time of the largest spec over the smallest shows whether growth is linear (the
+fixed start-up cost is subtracted, measured on a one-layer spec).
+
+Targets (issue 3): ResNet-50 at most 0.4 s, 10,000 layers under 2 s.
+
+    python benchmarks/check_speed.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def generated_spec(layers: int) -> str:
+    """A spec of about ``layers`` IR nodes: residual units of conv -> bn -> relu, written out."""
+    lines = [
+        "block unit(width) {",
+        "  residual {",
+        "    conv width 3x3 pad 1 -> bn -> relu",
+        "    conv width 3x3 pad 1 -> bn",
+        "  }",
+        "  -> relu",
+        "}",
+        "network generated {",
+        "  input image: 3 x 32 x 32",
+        "  stem: conv 16 3x3 pad 1 -> bn -> relu",
+    ]
+    per_unit = 7  # conv, bn, relu, conv, bn, add, relu
+    units = max(1, (layers - 4) // per_unit)
+    # Written statement by statement (not one `x N`) so that parsing grows with the size too.
+    for index in range(units):
+        lines.append(f"  s{index}: unit(16)")
+    lines += ["  head: gap -> flatten -> linear 10", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def one_layer_spec() -> str:
+    """The smallest spec: what start-up alone costs."""
+    return "network tiny {\n  input image: 3 x 8 x 8\n  relu\n}\n"
+
+
+def time_check(path: Path, runs: int) -> tuple[float, float, int]:
+    """Best and median seconds of fresh check processes, and how many nodes the spec has."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "-q", str(path)],
+                              capture_output=True, text=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise SystemExit(f"check failed on {path}:\n{done.stdout}{done.stderr}")
+    from cnndsl import load  # in this process only, to count the nodes
+
+    nodes = len(load(path).nodes)
+    return min(times), statistics.median(times), nodes
+
+
+def main() -> None:
+    """Print the table of timings and the linearity ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    rows: list[tuple[str, float, float, int]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        tiny = base / "tiny.cnn"
+        tiny.write_text(one_layer_spec())
+        cases = [("one layer (start-up)", tiny), ("specs/resnet50.cnn", ROOT / "specs" /
+                                                 "resnet50.cnn")]
+        for size in (1_000, 3_000, 10_000):
+            path = base / f"generated_{size}.cnn"
+            path.write_text(generated_spec(size))
+            cases.append((f"generated {size:,} layers", path))
+        for label, path in cases:
+            best, median, nodes = time_check(path, args.runs)
+            rows.append((label, best, median, nodes))
+    startup = rows[0][1]
+    print(f"cold `cnndsl check -q`, {args.runs} runs each, {sys.version.split()[0]}")
+    print(f"{'spec':<26} {'nodes':>7} {'best s':>8} {'median s':>9} {'us/node':>9}")
+    for label, best, median, nodes in rows:
+        per_node = (best - startup) / nodes * 1e6 if nodes > 10 else float("nan")
+        print(f"{label:<26} {nodes:>7,} {best:>8.3f} {median:>9.3f} {per_node:>9.1f}")
+    small, large = rows[2], rows[-1]
+    ratio = ((large[1] - startup) / large[3]) / ((small[1] - startup) / small[3])
+    print(f"per-node time, {large[3]:,} nodes over {small[3]:,} nodes: {ratio:.2f} "
+          "(1.0 = linear)")
+    resnet, big = rows[1][1], rows[-1][1]
+    print(f"targets: resnet50 {resnet:.3f} s (<= 0.4 s: {'ok' if resnet <= 0.4 else 'MISSED'}); "
+          f"10,000 layers {big:.3f} s (< 2 s: {'ok' if big < 2 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
