@@ -31,12 +31,13 @@ def concrete_shape(shape: ir.Shape | None, where: str) -> tuple[int, ...]:
     """The shape as integers; ValueError when a size is still symbolic."""
     if shape is None:
         raise ValueError(f"'{where}' has no inferred shape")
-    if not all(isinstance(d, int) for d in shape):
+    sizes = tuple(d for d in shape if isinstance(d, int))
+    if len(sizes) != len(shape):
         raise ValueError(
             f"'{where}' has symbolic size {ir.shape_str(shape)}; bind it with --input "
             "(e.g. 3x224x224 or H=224,W=224)"
         )
-    return tuple(int(d) for d in shape)
+    return sizes
 
 
 def _elements(shape: tuple[int, ...]) -> int:

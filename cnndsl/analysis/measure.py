@@ -9,8 +9,8 @@ For a module and an input this runs, on the CPU (or CUDA when asked and availabl
 and records the peak that ``torch.distributed._tools.mem_tracker.MemTracker`` reports (live
 tensor storages, including weights, gradients, optimizer state and the input) and, for
 training, the bytes of the tensors saved for backward (unique storages seen by
-``torch.autograd.graph.saved_tensors_hooks``, parameters and buffers excluded). On CUDA it also reports
-``torch.cuda.max_memory_allocated`` (the caching allocator's view: rounding, workspaces).
+``torch.autograd.graph.saved_tensors_hooks``, parameters and buffers excluded). On CUDA it also
+reports ``torch.cuda.max_memory_allocated`` (the caching allocator's view: rounding, workspaces).
 
 torch is imported inside the functions, so importing this module costs nothing.
 """

@@ -97,7 +97,8 @@ class Summary:
 
     def rows(self) -> list[tuple[str, ...]]:
         """The table's cells as text, header first."""
-        table = [("path", "kind", "output", "params", "MACs", "activation")]
+        table: list[tuple[str, ...]] = [
+            ("path", "kind", "output", "params", "MACs", "activation")]
         for row in self.layers:
             table.append((
                 row.path, row.kind, " x ".join(["N", *map(str, row.output)]), f"{row.params:,}",
@@ -224,7 +225,9 @@ def _rich_table(result: Summary, out: TextIO) -> bool:
     table = Table(title=result.heading(), title_justify="left")
     header, *rows = result.rows()
     for index, name in enumerate(header):
-        table.add_column(name, justify="right" if index >= 3 else "left")
+        longest = max(len(row[index]) for row in [header, *rows])
+        table.add_column(name, justify="right" if index >= 3 else "left", no_wrap=True,
+                         min_width=longest)
     for row in rows:
         table.add_row(*row)
     console = Console(file=out)
