@@ -210,5 +210,5 @@ def test_load_by_name_and_batch_norm_buffers_without_counters() -> None:
     assert torch.equal(target.bn1.running_mean, source.bn1.running_mean)
     assert torch.equal(target.fc.weight, source.fc.weight)
     tensors.pop("fc.bias")
-    with pytest.raises(ValueError, match="source has no tensor 'fc.bias'"):
+    with pytest.raises(ValueError, match=r"source has no tensor 'fc\.bias'"):
         load_weights(target, tensors, by="name")
