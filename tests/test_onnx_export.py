@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -316,7 +315,7 @@ def test_weights_with_a_wrong_shape_are_a_positioned_error() -> None:
     assert diagnostic.code is Code.SHAPE_MISMATCH
     assert diagnostic.span == network.node("c3").span
     del arrays["c3.weight"]
-    with pytest.raises(CnnError, match="no tensor 'c3.weight'"):
+    with pytest.raises(CnnError, match=r"no tensor 'c3\.weight'"):
         cnndsl.to_onnx(network, weights=arrays)
 
 
