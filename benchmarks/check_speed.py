@@ -3,8 +3,9 @@
 Each figure is a fresh ``python -m cnndsl.cli check -q FILE`` process (interpreter start, imports,
 parse, elaborate, shapes, counts), best and median of several runs. Generated specs repeat a
 conv -> bn -> relu unit inside residual blocks, so blocks, repeats and shape checks all take part.
-The per-layer time of the largest spec over the smallest shows whether growth is linear (the
-fixed start-up cost is subtracted, measured on a one-layer spec).
+Runs are interleaved (one run of every spec per round) so that a busy machine slows all of them
+alike. Linearity: the marginal time per node between 3,000 and 10,000 layers over that between
+1,000 and 3,000 layers (1.0 = linear; start-up cancels out of both slopes).
 
 Targets (issue 3): ResNet-50 at most 0.4 s, 10,000 layers under 2 s.
 
@@ -52,20 +53,22 @@ def one_layer_spec() -> str:
     return "network tiny {\n  input image: 3 x 8 x 8\n  relu\n}\n"
 
 
-def time_check(path: Path, runs: int) -> tuple[float, float, int]:
-    """Best and median seconds of fresh check processes, and how many nodes the spec has."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "-q", str(path)],
-                              capture_output=True, text=True, cwd=ROOT)
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"check failed on {path}:\n{done.stdout}{done.stderr}")
-    from cnndsl import load  # in this process only, to count the nodes
+def time_once(path: Path) -> float:
+    """Seconds of one fresh check process."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "-q", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"check failed on {path}:\n{done.stdout}{done.stderr}")
+    return elapsed
 
-    nodes = len(load(path).nodes)
-    return min(times), statistics.median(times), nodes
+
+def node_count(path: Path) -> int:
+    """How many IR nodes the spec has (checked in this process)."""
+    from cnndsl import load
+
+    return len(load(path).nodes)
 
 
 def main() -> None:
@@ -84,19 +87,24 @@ def main() -> None:
             path = base / f"generated_{size}.cnn"
             path.write_text(generated_spec(size))
             cases.append((f"generated {size:,} layers", path))
+        times: dict[str, list[float]] = {label: [] for label, _ in cases}
+        for _ in range(args.runs):
+            for label, path in cases:
+                times[label].append(time_once(path))
         for label, path in cases:
-            best, median, nodes = time_check(path, args.runs)
-            rows.append((label, best, median, nodes))
+            runs = times[label]
+            rows.append((label, min(runs), statistics.median(runs), node_count(path)))
     startup = rows[0][1]
     print(f"cold `cnndsl check -q`, {args.runs} runs each, {sys.version.split()[0]}")
     print(f"{'spec':<26} {'nodes':>7} {'best s':>8} {'median s':>9} {'us/node':>9}")
     for label, best, median, nodes in rows:
         per_node = (best - startup) / nodes * 1e6 if nodes > 10 else float("nan")
         print(f"{label:<26} {nodes:>7,} {best:>8.3f} {median:>9.3f} {per_node:>9.1f}")
-    small, large = rows[2], rows[-1]
-    ratio = ((large[1] - startup) / large[3]) / ((small[1] - startup) / small[3])
-    print(f"per-node time, {large[3]:,} nodes over {small[3]:,} nodes: {ratio:.2f} "
-          "(1.0 = linear)")
+    (_, t1, m1, n1), (_, t3, m3, n3), (_, t10, m10, n10) = rows[2:5]
+    for name, a, b, c in (("best", t1, t3, t10), ("median", m1, m3, m10)):
+        low, high = (b - a) / (n3 - n1), (c - b) / (n10 - n3)
+        print(f"marginal time per node ({name}): {low * 1e6:.1f} us (1k-3k), "
+              f"{high * 1e6:.1f} us (3k-10k); ratio {high / low:.2f} (1.0 = linear)")
     resnet, big = rows[1][1], rows[-1][1]
     print(f"targets: resnet50 {resnet:.3f} s (<= 0.4 s: {'ok' if resnet <= 0.4 else 'MISSED'}); "
           f"10,000 layers {big:.3f} s (< 2 s: {'ok' if big < 2 else 'MISSED'})")
