@@ -1,0 +1,117 @@
+"""Cold-process ONNX export time: ``cnndsl compile --to onnx`` against ``torch.onnx.export``.
+
+Each measurement is a fresh Python process (imports included), run in the same session and
+interleaved, best of ``--repeats``. The torch side imports torch, builds the same module with
+``cnndsl.to_torch`` and exports it with the TorchScript-based exporter (``dynamo=False``) and,
+where it works, the dynamo-based one (``dynamo=True``). Then both ONNX files run in onnxruntime
+on the same input and their inference times are compared (median of many runs).
+
+    python benchmarks/onnx_speed.py [--spec specs/resnet50.cnn] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TORCH_EXPORT = """
+import sys, torch, cnndsl
+spec, target, dynamo = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+network = cnndsl.load(spec)
+model = cnndsl.to_torch(network).eval()
+shape = network.node(network.inputs[0]).shape
+example = torch.zeros(2, *shape)  # batch 1 would be specialised by torch.export
+batch = {0: "N"}
+kwargs = dict(input_names=list(network.inputs), output_names=list(network.outputs),
+              dynamic_axes={name: batch for name in [*network.inputs, *network.outputs]})
+if dynamo:
+    kwargs = dict(input_names=list(network.inputs), output_names=list(network.outputs),
+                  dynamic_shapes=({0: torch.export.Dim("N", min=1, max=1024)},))
+with torch.no_grad():
+    torch.onnx.export(model, (example,), target, dynamo=dynamo, **kwargs)
+"""
+
+
+def _time(command: list[str]) -> float | None:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"  failed: {' '.join(command[:4])} ...\n  {done.stderr.strip()[-400:]}")
+        return None
+    return elapsed
+
+
+def _inference(path: Path, runs: int) -> float:
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed_name = session.get_inputs()[0].name
+    dims = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
+    x = np.random.default_rng(0).standard_normal(dims, dtype=np.float32)
+    for _ in range(3):
+        session.run(None, {feed_name: x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, {feed_name: x})
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Run the comparison and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="specs/resnet50.cnn")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20, help="onnxruntime runs per model")
+    args = parser.parse_args()
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch)
+        commands = {
+            "cnndsl compile --to onnx": [python, "-m", "cnndsl.cli", "compile", args.spec,
+                                         "--to", "onnx", "-o", str(out / "cnndsl.onnx")],
+            "torch.onnx.export (dynamo=False)": [python, "-c", TORCH_EXPORT, args.spec,
+                                                 str(out / "torchscript.onnx"), "0"],
+            "torch.onnx.export (dynamo=True)": [python, "-c", TORCH_EXPORT, args.spec,
+                                                str(out / "dynamo.onnx"), "1"],
+        }
+        best: dict[str, float] = {}
+        for _ in range(args.repeats):
+            for label, command in commands.items():
+                if label in best and best[label] == float("inf"):
+                    continue
+                elapsed = _time(command)
+                best[label] = min(best.get(label, float("inf")),
+                                  elapsed if elapsed is not None else float("inf"))
+        print(f"cold-process export of {args.spec} (best of {args.repeats}):")
+        ours = best["cnndsl compile --to onnx"]
+        for label, seconds in best.items():
+            if seconds == float("inf"):
+                print(f"  {label:<34} failed")
+                continue
+            ratio = "" if label.startswith("cnndsl") else f"   ({seconds / ours:.1f}x cnndsl)"
+            print(f"  {label:<34} {seconds:7.2f} s{ratio}")
+        files = {"cnndsl": out / "cnndsl.onnx", "torch (dynamo=False)": out / "torchscript.onnx",
+                 "torch (dynamo=True)": out / "dynamo.onnx"}
+        print(f"onnxruntime inference, batch 1, median of {args.runs}:")
+        reference = _inference(files["cnndsl"], args.runs)
+        for label, path in files.items():
+            if not path.exists():
+                continue
+            seconds = reference if label == "cnndsl" else _inference(path, args.runs)
+            print(f"  {label:<22} {seconds * 1000:8.2f} ms   "
+                  f"({(seconds / reference - 1) * 100:+.1f}% vs cnndsl)")
+
+
+if __name__ == "__main__":
+    main()
