@@ -33,7 +33,8 @@ kwargs = dict(input_names=list(network.inputs), output_names=list(network.output
               dynamic_axes={name: batch for name in [*network.inputs, *network.outputs]})
 if dynamo:
     kwargs = dict(input_names=list(network.inputs), output_names=list(network.outputs),
-                  dynamic_shapes=({0: torch.export.Dim("N", min=1, max=1024)},))
+                  # forward(*inputs): the dynamic shapes follow that varargs tuple
+                  dynamic_shapes={"inputs": ({0: torch.export.Dim("N", min=1, max=1024)},)})
 with torch.no_grad():
     torch.onnx.export(model, (example,), target, dynamo=dynamo, **kwargs)
 """
@@ -49,22 +50,25 @@ def _time(command: list[str]) -> float | None:
     return elapsed
 
 
-def _inference(path: Path, runs: int) -> float:
+def _inference(paths: dict[str, Path], runs: int) -> dict[str, float]:
+    """Median batch-1 latency per model; runs are interleaved so that load noise is shared."""
     import numpy as np
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed_name = session.get_inputs()[0].name
-    dims = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
+    sessions = {label: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+                for label, path in paths.items()}
+    first = next(iter(sessions.values())).get_inputs()[0]
+    dims = [d if isinstance(d, int) else 1 for d in first.shape]
     x = np.random.default_rng(0).standard_normal(dims, dtype=np.float32)
-    for _ in range(3):
-        session.run(None, {feed_name: x})
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, {feed_name: x})
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {label: [] for label in sessions}
+    for index in range(runs + 3):
+        for label, session in sessions.items():
+            feed = {session.get_inputs()[0].name: x}
+            start = time.perf_counter()
+            session.run(None, feed)
+            if index >= 3:  # warm-up runs
+                times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def main() -> None:
@@ -103,12 +107,10 @@ def main() -> None:
             print(f"  {label:<34} {seconds:7.2f} s{ratio}")
         files = {"cnndsl": out / "cnndsl.onnx", "torch (dynamo=False)": out / "torchscript.onnx",
                  "torch (dynamo=True)": out / "dynamo.onnx"}
-        print(f"onnxruntime inference, batch 1, median of {args.runs}:")
-        reference = _inference(files["cnndsl"], args.runs)
-        for label, path in files.items():
-            if not path.exists():
-                continue
-            seconds = reference if label == "cnndsl" else _inference(path, args.runs)
+        print(f"onnxruntime inference, batch 1, median of {args.runs} interleaved runs:")
+        latencies = _inference({k: v for k, v in files.items() if v.exists()}, args.runs)
+        reference = latencies["cnndsl"]
+        for label, seconds in latencies.items():
             print(f"  {label:<22} {seconds * 1000:8.2f} ms   "
                   f"({(seconds / reference - 1) * 100:+.1f}% vs cnndsl)")
 
