@@ -465,8 +465,11 @@ class Elaborator:
             path = self._claim(label, statement.label_span or statement.span, frame, scope)
             if path is None:
                 raise _Fail()
+            # `p4: c4 -> conv 256 1x1` names its one layer `p4`, as `p4: conv 256 1x1` does.
+            if calls and self._is_tensor_reference(calls[0], frame):
+                calls = calls[1:]
             single = len(calls) == 1 and calls[0].repeat is None and calls[0].body is None
-            if single and (calls[0].name in layers.LAYERS
+            if single and (calls[0].name in layers.LAYERS or calls[0].name in layers.TENSOR_OPS
                            or calls[0].name in self.definitions.blocks):
                 own_name = path
             else:
@@ -513,7 +516,7 @@ class Elaborator:
                 self._unknown_layer(call, frame)
             raise _Fail()
         if name in layers.TENSOR_OPS and call.body is None:
-            return self._tensor_op(call, x, frame, scope, first)
+            return self._tensor_op(call, x, frame, scope, first, own_name)
         if x is None:
             raise self.fail(Code.UNDEFINED_NAME, call.span,
                             f"'{name}' has no input: declare an input or start from a tensor")
@@ -691,7 +694,7 @@ class Elaborator:
         return f"{usage}; keywords: {keywords}" if keywords else usage
 
     def _tensor_op(self, call: ast.Call, x: str | None, frame: Frame, scope: Scope,
-                   first: bool) -> str:
+                   first: bool, own_name: str | None = None) -> str:
         sources: list[str] = [] if first or x is None else [x]
         for arg in call.args:
             if arg.name is not None or not isinstance(arg.value, ast.Name):
@@ -710,7 +713,8 @@ class Elaborator:
             raise self.fail(Code.MISSING_ARGUMENT, call.span,
                             f"'{call.name}' needs at least two tensors")
         kind = layers.TENSOR_OPS[call.name]
-        node = layers.NODE_TYPES[kind](name=self._auto_name(call.name, scope), inputs=sources,
+        name = own_name or self._auto_name(call.name, scope)
+        node = layers.NODE_TYPES[kind](name=name, inputs=sources,
                                        span=call.span)
         return self._add(node, sources)
 
