@@ -14,7 +14,7 @@ SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.cnn"))
 
 def small_network(path: Path):
     """The spec at a small input (expect lines about the full size may fail; shapes hold)."""
-    for size in ("3x64x64", "3x128x128", None):
+    for size in ("3x32x32", "3x64x64", "3x128x128", None):
         network = check(path, input=size).network
         if network is not None:
             return network

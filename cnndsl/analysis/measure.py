@@ -139,8 +139,9 @@ def measure_training(module: Any, *inputs: Any, dtype: str = "fp32", optimizer: 
     inputs = _prepare(module, inputs, dtype, device)
     module.train()
     opt = make_optimizer(module, optimizer)
-    _step(module, opt, inputs, dtype, device)  # creates the optimizer state
-    opt.zero_grad(set_to_none=True)
+    if optimizer != "sgd":  # plain SGD keeps no state: its first step is already steady
+        _step(module, opt, inputs, dtype, device)  # creates the optimizer state
+        opt.zero_grad(set_to_none=True)
     gc.collect()
     state = [*module.parameters(), *module.buffers()]
     parameters = {t.untyped_storage().data_ptr() for t in state}

@@ -764,9 +764,13 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
     requires = _requires_grad(network)
     by_name = network.by_name()
     grads: dict[str, Tensor] = {}
-    for name in network.outputs.values():
+    replay.alloc(prec.activation, "loss")  # the scalar loss, alive through backward
+    seed = replay.alloc(prec.activation, TMP)  # d(loss)/d(loss) = 1; each output's gradient
+    for name in network.outputs.values():  # is a broadcast view of it
         if requires[name] and name not in grads:
-            grads[name] = Tensor(replay.alloc(0, ("grad", name)), 0)  # d(sum)/d(out): a view
+            replay.hold(seed, ("grad", name))
+            grads[name] = Tensor(seed, 0)
+    replay.drop(seed, TMP)
     for node in reversed(network.nodes):
         grad = grads.pop(node.name, None)
         if grad is None or node.kind not in BACKWARD:  # type: ignore[attr-defined]
@@ -793,22 +797,16 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
 
 
 def _accumulate(replay: _Replay, grads: dict[str, Tensor], name: str, new: Tensor) -> None:
-    """Add a gradient into a tensor's input buffer, as autograd's InputBuffer does."""
+    """Add a gradient into a tensor's input buffer.
+
+    Measured: PyTorch's InputBuffer sums the gradients of a tensor read twice out of place
+    (``aten.add``, never ``add_``) in eager CPU training, so old, new and the sum coexist.
+    """
     old = grads.get(name)
     if old is None:
         replay.hold(new.sid, ("grad", name))
         replay.drop(new.sid, ("incoming", name))
         grads[name] = new
-        return
-    if not replay.shared(old.sid) or not replay.shared(new.sid):
-        # in place into whichever is not shared; the other is freed
-        replay.mark()
-        keep, other = (old, new) if not replay.shared(old.sid) else (new, old)
-        replay.hold(keep.sid, ("grad", name))
-        replay.drop(new.sid, ("incoming", name))
-        if other is old:
-            replay.drop(old.sid, ("grad", name))
-        grads[name] = keep
         return
     total = Tensor(replay.alloc(max(old.nbytes, new.nbytes), ("grad", name)), old.nbytes)
     replay.mark()
