@@ -135,8 +135,8 @@ def test_labels_repeats_and_tensor_references() -> None:
     text = net("  stem: conv 8 3x3 pad 1\n  body: relu x 2\n  out: add(stem, body)")
     network = load(text)
     names = [n.name for n in network.nodes]
-    assert names == ["image", "stem", "body.relu1", "body.relu2", "out.add1"]
-    assert network.outputs == {"out": "out.add1"}
+    assert names == ["image", "stem", "body.relu1", "body.relu2", "out"]
+    assert network.outputs == {"out": "out"}
     assert network.nodes[-1].inputs == ["stem", "body.relu2"]
 
 

@@ -1,7 +1,7 @@
 """Generated PyTorch source: same state_dict and identical outputs as the live module, golden
 files for ResNet-18 and GoogLeNet, ruff-clean, imports only torch, and the compile command.
 
-Regenerate the golden files with ``CNNDSL_REGEN_GOLDEN=1 pytest tests/test_torch_emit.py``.
+Regenerate the golden files with ``CNNDSL_REGENERATE_GOLDEN=1 pytest tests/test_torch_emit.py``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_golden_source(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the header names the spec by its relative path
     source = emit(cnndsl.load(f"specs/{name}.cnn"))
     golden = GOLDEN / f"torch_{name}.py"
-    if os.environ.get("CNNDSL_REGEN_GOLDEN"):
+    if os.environ.get("CNNDSL_REGENERATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(source, encoding="utf-8")
     assert source == golden.read_text(encoding="utf-8")
