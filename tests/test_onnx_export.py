@@ -144,8 +144,7 @@ def assert_matches(network: ir.Network, model_bytes: bytes, model: torch.nn.Modu
             assert difference <= TOLERANCE, f"{name} (batch {batch}): max |diff| {difference:g}"
 
 
-def inferred_output_shapes(model: onnx.ModelProto,
-                           check: bool = False) -> dict[str, list[int | str]]:
+def inferred_output_shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
     """Output shapes as strict ONNX shape inference derives them from the graph alone.
 
     Inference runs on a copy whose outputs carry no declared shape and whose initializers are
@@ -166,8 +165,6 @@ def inferred_output_shapes(model: onnx.ModelProto,
         light.ir_version = model.ir_version
         return light
 
-    if check:
-        onnx.checker.check_model(weightless(list(graph.output)), full_check=True)
     inferred = onnx.shape_inference.infer_shapes(weightless(open_outputs), strict_mode=True)
     shapes = {}
     for output in inferred.graph.output:
@@ -177,13 +174,12 @@ def inferred_output_shapes(model: onnx.ModelProto,
     return shapes
 
 
-def check_structure(network: ir.Network, model: onnx.ModelProto, light: bool = False) -> bytes:
+def check_structure(network: ir.Network, model: onnx.ModelProto) -> bytes:
     """Inferred output shapes are the IR's (batch symbolic); the full checker passes.
 
-    Returns the serialised model, serialised once for the checker and onnxruntime; with
-    ``light`` only the weightless copy is checked (and nothing is returned).
+    Returns the serialised model, serialised once for the checker and onnxruntime.
     """
-    shapes = inferred_output_shapes(model, check=light)
+    shapes = inferred_output_shapes(model)
     # ONNX's Resize inference multiplies every axis by its scale and cannot scale a symbolic
     # batch (even by 1), so a graph with upsampling reaches its outputs with an unnamed batch.
     resize_loses_batch = any(n.op_type == "Resize" for n in model.graph.node)
@@ -193,8 +189,6 @@ def check_structure(network: ir.Network, model: onnx.ModelProto, light: bool = F
         batch, *rest = shapes[name]
         assert rest == list(ir_shape), name
         assert batch == "N" or (resize_loses_batch and str(batch).startswith("unk__")), name
-    if light:
-        return b""
     data = model.SerializeToString()
     onnx.checker.check_model(data, full_check=True)
     return data
@@ -208,9 +202,6 @@ def _reference(name: str) -> torch.nn.Module:
     return torch_model(spec_network(name))
 
 
-HEAVY = 40_000_000  # parameters; copying such models dominates the suite's time
-
-
 @pytest.mark.parametrize("opset", [DEFAULT, 13], ids=["default", "opset13"])
 @pytest.mark.parametrize("spec", SPECS)
 def test_spec_exports_checks_and_matches_torch(spec: str, opset: int) -> None:
@@ -218,11 +209,6 @@ def test_spec_exports_checks_and_matches_torch(spec: str, opset: int) -> None:
     model = _reference(spec)
     exported = cnndsl.to_onnx(network, opset=opset, weights=state_arrays(model))
     assert exported.opset_import[0].version == opset
-    if opset != DEFAULT and network.total_params > HEAVY:
-        # Heavy specs at the second opset: the same checks on the weightless copy (the layers
-        # that differ between opsets are covered by test_onnx_properties at both opsets).
-        check_structure(network, exported, light=True)
-        return
     data = check_structure(network, exported)
     del exported
     assert_matches(network, data, model)
@@ -232,8 +218,7 @@ def _has_foldable_batchnorm(network: ir.Network) -> bool:
     return any(isinstance(n, ir.BatchNorm) for n in network.nodes)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if _has_foldable_batchnorm(spec_network(s))
-                                  and spec_network(s).total_params < HEAVY // 2])
+@pytest.mark.parametrize("spec", [s for s in SPECS if _has_foldable_batchnorm(spec_network(s))])
 def test_folded_batchnorm_still_matches(spec: str) -> None:
     network = spec_network(spec)
     model = _reference(spec)
