@@ -181,10 +181,6 @@ def cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
         from cnndsl.backends.torch import emit
 
         return emit.run_cli(result.network, args, out)
-    if getattr(args, "detect", False):
-        from cnndsl.backends import onnx_detect
-
-        return onnx_detect.run_cli(result.network, args, out, result.sources)
     from cnndsl.backends import onnx as onnx_backend
 
     return onnx_backend.run_cli(result.network, args, out, result.sources)

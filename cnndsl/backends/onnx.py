@@ -677,6 +677,13 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
         model = to_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
                         weights=args.weights, fold_batchnorm=args.fold_bn,
                         seed=getattr(args, "seed", 0))
+        detect = getattr(args, "detect", False)
+        if detect:
+            from cnndsl.backends.onnx_detect import add_detection
+
+            model = add_detection(model, network, score_threshold=args.score_threshold,
+                                  iou_threshold=args.iou_threshold,
+                                  max_detections=args.max_detections)
     except CnnError as error:
         sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
         return 2 if any(d.code is Code.IO for d in error.diagnostics) else 1
@@ -691,6 +698,10 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
     opset = model.opset_import[0].version
     out.write(f"wrote {path} (network {network.name}, opset {opset}, "
               f"{len(model.graph.node)} nodes, {network.total_params:,} parameters)\n")
+    if detect:
+        heads = sum(isinstance(node, ir.DetectHead) for node in network.nodes)
+        out.write(f"  {heads} detect heads decoded, then NonMaxSuppression; "
+                  "outputs boxes, scores, classes, batch_index\n")
     return 0
 
 

@@ -221,35 +221,3 @@ def add_detection(model: onnx.ModelProto, network: ir.Network, *,
     })
     return result
 
-
-def run_cli(network: ir.Network, args: Any, out: Any, sources: dict[str, str]) -> int:
-    """``cnndsl compile spec.cnn --to onnx --detect``: the detector with decoding and NMS."""
-    import sys
-    from pathlib import Path
-
-    from cnndsl.backends.onnx import to_onnx, write_onnx
-    from cnndsl.diagnostics import CnnError, Code, render_all
-
-    path = Path(args.output or f"{network.name}.onnx")
-    try:
-        model = to_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
-                        weights=args.weights, fold_batchnorm=args.fold_bn,
-                        seed=getattr(args, "seed", 0))
-        model = add_detection(model, network, score_threshold=args.score_threshold,
-                              iou_threshold=args.iou_threshold,
-                              max_detections=args.max_detections)
-    except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
-        return 2 if any(d.code is Code.IO for d in error.diagnostics) else 1
-    except ValueError as error:
-        sys.stderr.write(f"cnndsl compile: {error}\n")
-        return 2
-    try:
-        write_onnx(model, path)
-    except OSError as error:
-        sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
-        return 2
-    heads = sum(isinstance(node, ir.DetectHead) for node in network.nodes)
-    out.write(f"wrote {path} (network {network.name}, {heads} detect heads decoded, "
-              "NonMaxSuppression; outputs boxes, scores, classes, batch_index)\n")
-    return 0
