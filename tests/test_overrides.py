@@ -1,4 +1,4 @@
-"""Overrides (--set, --input CxHxW) relax failed expect lines to warnings; labels name lone layers."""
+"""Overrides (--set, --input CxHxW) relax failed expects to warnings; labels name lone layers."""
 
 from __future__ import annotations
 
