@@ -5,20 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from spec_helpers import SPECS, small_network
 
 from cnndsl import check
 from cnndsl.analysis import memory
-
-SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.cnn"))
-
-
-def small_network(path: Path):
-    """The spec at a small input (expect lines about the full size may fail; shapes hold)."""
-    for size in ("3x32x32", "3x64x64", "3x128x128", None):
-        network = check(path, input=size).network
-        if network is not None:
-            return network
-    raise AssertionError(f"{path} does not check at any size")
 
 
 def network_of(text: str):

@@ -17,32 +17,17 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
+from spec_helpers import SPECS, small_network  # noqa: E402
 from torch import nn  # noqa: E402
 
 import cnndsl  # noqa: E402
-from cnndsl import ir  # noqa: E402
 from cnndsl.backends.torch.emit import emit  # noqa: E402
 from cnndsl.backends.torch.runtime import SpecModule  # noqa: E402
 from cnndsl.cli import main  # noqa: E402
-from cnndsl.diagnostics import Code  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted((ROOT / "specs").glob("*.cnn"))
 GOLDEN = ROOT / "tests" / "golden"
 
-
-def small_network(path: Path) -> ir.Network:
-    """The spec at the smallest of a few sizes it accepts (expect lines hold only at full size)."""
-    declared = cnndsl.check(path).network
-    assert declared is not None, path
-    channels = declared.node(declared.inputs[0]).shape[0]
-    for side in (32, 64, 128):
-        result = cnndsl.check(path, input=f"{channels}x{side}x{side}")
-        errors = [d for d in result.diagnostics
-                  if d.severity == "error" and d.code is not Code.EXPECT_FAILED]
-        if result.network is not None and not errors:
-            return result.network
-    return declared
 
 
 def load_source(source: str) -> type[nn.Module]:
