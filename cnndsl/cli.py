@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from cnndsl import ir
 from cnndsl.compiler import CheckResult, check, parse_input_sizes
 from cnndsl.diagnostics import Code, render_all
+from cnndsl.tables import format_table, kind_label
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
@@ -66,23 +67,8 @@ def layer_table(network: ir.Network) -> str:
     """The per-layer table that ``check`` prints: path, kind, output shape, parameters."""
     rows = [("path", "kind", "output", "params")]
     for node in network.nodes:
-        rows.append((node.name, _kind_label(node), ir.shape_str(node.shape), f"{node.params:,}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = []
-    for row in rows:
-        lines.append(
-            f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  "
-            f"{row[3]:>{widths[3]}}"
-        )
-    return "\n".join(lines)
-
-
-def _kind_label(node: ir.Node) -> str:
-    if isinstance(node, ir.Activation):
-        return node.function
-    if isinstance(node, ir.Pool | ir.GlobalPool | ir.AdaptivePool):
-        return f"{node.kind}:{node.mode}"
-    return node.kind  # type: ignore[attr-defined, no-any-return]
+        rows.append((node.name, kind_label(node), ir.shape_str(node.shape), f"{node.params:,}"))
+    return "\n".join(format_table(rows, (False, False, False, True)))
 
 
 def _totals(network: ir.Network) -> str:

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 from cnndsl import ir
 from cnndsl.analysis import flops, memory
 from cnndsl.analysis import params as param_analysis
+from cnndsl.tables import format_table, kind_label
 
 
 @dataclass(frozen=True)
@@ -132,14 +133,8 @@ class Summary:
 
     def text(self) -> str:
         """A plain aligned table with totals (deterministic, for files and pipes)."""
-        table = self.rows()
-        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         right = (False, False, False, True, True, True)
-        lines = [self.heading()]
-        for row in table:
-            cells = [cell.rjust(w) if r else cell.ljust(w)
-                     for cell, w, r in zip(row, widths, right, strict=True)]
-            lines.append("  " + "  ".join(cells).rstrip())
+        lines = [self.heading(), *format_table(self.rows(), right)]
         lines.extend("  " + line for line in self.totals_lines())
         return "\n".join(lines) + "\n"
 
@@ -150,14 +145,6 @@ def _count(value: int) -> str:
         if value >= scale:
             return f"{value / scale:.3g} {prefix}"
     return str(value)
-
-
-def _kind(node: ir.Node) -> str:
-    if isinstance(node, ir.Activation):
-        return node.function
-    if isinstance(node, ir.Pool | ir.GlobalPool | ir.AdaptivePool):
-        return f"{node.kind}:{node.mode}"
-    return node.kind  # type: ignore[attr-defined, no-any-return]
 
 
 _VIEWS = {"flatten", "identity", "box_head", "detect_head"}
@@ -172,7 +159,7 @@ def _layers(network: ir.Network, batch: int, dtype: str) -> list[LayerRow]:
         kind: str = node.kind  # type: ignore[attr-defined]
         shares = kind in _VIEWS or node.name in in_place
         rows.append(LayerRow(
-            node.name, _kind(node), flops.concrete_shape(node.shape, node.name), node.params,
+            node.name, kind_label(node), flops.concrete_shape(node.shape, node.name), node.params,
             batch * flops.node_macs(node, network),
             0 if shares else batch * elements[node.name] * width,
         ))
