@@ -13,8 +13,6 @@ windows and even-sized LRN windows, which ONNX's own operators place differently
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from onnx import TensorProto, helper
 
 from cnndsl import ir
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, render_all
+from cnndsl.files import atomic_write
 from cnndsl.symbolic import dim_str
 
 MIN_OPSET = 11
@@ -652,20 +651,7 @@ def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = Non
 
 def write_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
     """Write a model atomically: a temporary file beside the target, then a rename."""
-    path = Path(path)
-    data = model.SerializeToString()
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, model.SerializeToString())
 
 
 def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 from cnndsl import ir
 from cnndsl import shapes as shape_rules
 from cnndsl.diagnostics import CnnError, Code, Diagnostic
+from cnndsl.files import atomic_write
 from cnndsl.transforms.graph import infer_shapes, rewire
 
 
@@ -232,8 +233,7 @@ def run_cli(network: ir.Network, args: Any, out: Any, sources: dict[str, str]) -
                 f"{', '.join(converted.conversions) or 'no'} dense layers as convolutions\n"
                 "(written by `cnndsl fcn`)"))
             if args.output:
-                with open(args.output, "w", encoding="utf-8") as stream:
-                    stream.write(text)
+                atomic_write(args.output, text)
             else:
                 out.write(text)
             return 0

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import keyword
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from typing import Any, TextIO
 
 from cnndsl import ir
 from cnndsl.backends.torch.ops import FUNCTIONS, REQUIRED, Call, Context, module_call
+from cnndsl.files import atomic_write
 
 WIDTH = 100
 RESERVED = frozenset({"self", "torch", "nn", "F", "Tensor", "super"}) | frozenset(keyword.kwlist)
@@ -882,10 +881,7 @@ def run_cli(network: ir.Network, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     path = Path(target)
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(source)
-        os.replace(temporary, path)
+        atomic_write(path, source)
     except OSError as error:
         import sys
 

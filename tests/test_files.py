@@ -1,0 +1,30 @@
+"""Written files appear whole and with the permissions a plain open() would give them."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cnndsl.files import atomic_write
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path: Path) -> None:
+    target = atomic_write(tmp_path / "model.py", "x = 1\n")
+    assert target.read_text() == "x = 1\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~_umask()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.py"]
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        atomic_write(tmp_path / "model.onnx", object())  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
