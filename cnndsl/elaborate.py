@@ -76,10 +76,11 @@ class Scope:
     prefix: str
     counters: dict[str, int] = field(default_factory=dict)
     block_index: int = 0
+    numbered: bool = False  # block instances are 0, 1, 2 ... (a chain of blocks only)
 
-    def child(self, name: str) -> Scope:
+    def child(self, name: str, numbered: bool = False) -> Scope:
         """A nested scope ``prefix.name.``."""
-        return Scope(f"{self.prefix}{name}.")
+        return Scope(f"{self.prefix}{name}.", numbered=numbered)
 
 
 # Loading files and imports -------------------------------------------------------------------
@@ -465,15 +466,10 @@ class Elaborator:
             path = self._claim(label, statement.label_span or statement.span, frame, scope)
             if path is None:
                 raise _Fail()
-            # `p4: c4 -> conv 256 1x1` names its one layer `p4`, as `p4: conv 256 1x1` does.
-            if calls and self._is_tensor_reference(calls[0], frame):
-                calls = calls[1:]
-            single = len(calls) == 1 and calls[0].repeat is None and calls[0].body is None
-            if single and (calls[0].name in layers.LAYERS or calls[0].name in layers.TENSOR_OPS
-                           or calls[0].name in self.definitions.blocks):
+            if self._lone_call(calls, frame):
                 own_name = path
             else:
-                inner = scope.child(label)
+                inner = scope.child(label, numbered=self._only_blocks(calls, frame))
             self.taken.add(path)
         result = self._chain(statement.chain, current, frame, inner, own_name, after)
         if label is not None and result is not None:
@@ -493,6 +489,24 @@ class Elaborator:
             first = index == 0
             current = self._call(call, current, frame, scope, following, own_name, first)
         return current
+
+    def _lone_call(self, calls: tuple[ast.Call, ...], frame: Frame) -> bool:
+        """A chain of one layer, block or tensor op: it takes its label as its path.
+
+        `p4: c4 -> conv 256 1x1` counts too: it names its layer `p4`, as `p4: conv 256 1x1` does.
+        """
+        if calls and self._is_tensor_reference(calls[0], frame):
+            calls = calls[1:]
+        if len(calls) != 1 or calls[0].repeat is not None or calls[0].body is not None:
+            return False
+        name = calls[0].name
+        return name in layers.LAYERS or name in layers.TENSOR_OPS or name in self.definitions.blocks
+
+    def _only_blocks(self, calls: tuple[ast.Call, ...], frame: Frame | None = None) -> bool:
+        """Whether a chain (after a leading tensor reference) calls nothing but blocks."""
+        if calls and frame is not None and self._is_tensor_reference(calls[0], frame):
+            calls = calls[1:]
+        return bool(calls) and all(call.name in self.definitions.blocks for call in calls)
 
     def _is_tensor_reference(self, call: ast.Call, frame: Frame) -> bool:
         return (call.name in frame.tensors and not call.args and call.body is None
@@ -824,11 +838,16 @@ class Elaborator:
         for index, statement in enumerate(call.body.statements, start=1):
             if not isinstance(statement, ast.ChainStatement):
                 raise self.fail(Code.SYNTAX, statement.span, "each branch of concat is a chain")
-            name = statement.label or f"branch{index}"
-            branch_scope = scope.child(self._unique_child(scope, name))
-            branch = ast.ChainStatement(None, statement.chain, statement.span)
+            name = self._unique_child(scope, statement.label or f"branch{index}")
+            calls = statement.chain.calls
             try:
-                outputs.append(self._chain_statement(branch, x, frame, branch_scope) or "")
+                if self._lone_call(calls, frame):
+                    output = self._chain(statement.chain, x, frame, scope, scope.prefix + name)
+                else:
+                    numbered = self._only_blocks(calls, frame)
+                    output = self._chain(statement.chain, x, frame,
+                                         scope.child(name, numbered=numbered))
+                outputs.append(output or "")
             except _Fail:
                 failed = True
         if failed or not all(outputs):
@@ -886,9 +905,12 @@ class Elaborator:
             raise _Fail()
         if own_name is not None:
             path = own_name
-        else:
+        elif scope.numbered:
+            # A chain of blocks reads as a sequence: layer1.0, layer1.1 (torchvision's layout).
             path = self._unique(f"{scope.prefix}{scope.block_index}")
             scope.block_index += 1
+        else:
+            path = self._auto_name(call.name, scope)
         env = {**self.globals, **arguments, "in": shape[0]}
         inner = Frame(env=env)
         with self._nested(call):

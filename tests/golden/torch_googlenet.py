@@ -48,7 +48,7 @@ class Inception(nn.Module):
         pool_proj: int = 64,
     ) -> None:
         super().__init__()
-        self.branch1 = nn.Sequential(BasicConv(in_channels, ch1x1))
+        self.branch1 = BasicConv(in_channels, ch1x1)
         self.branch2 = nn.Sequential(
             BasicConv(in_channels, ch3x3red), BasicConv(ch3x3red, ch3x3, kernel=3, padding=1)
         )
@@ -58,7 +58,7 @@ class Inception(nn.Module):
         self.branch4 = nn.ModuleDict(
             {
                 "maxpool1": nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-                "0": BasicConv(in_channels, pool_proj),
+                "basic_conv1": BasicConv(in_channels, pool_proj),
             },
         )
 
@@ -67,7 +67,7 @@ class Inception(nn.Module):
         branch2 = self.branch2(x)
         branch3 = self.branch3(x)
         branch4 = self.branch4.maxpool1(x)
-        branch4 = self.branch4["0"](branch4)
+        branch4 = self.branch4.basic_conv1(branch4)
         x = torch.cat([branch1, branch2, branch3, branch4], 1)
         return x
 
