@@ -110,12 +110,12 @@ class Reporter:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: Code, span: Span, message: str, *notes: str) -> None:
-        """Record an error."""
-        self.diagnostics.append(Diagnostic(code, span, message, "error", notes))
+        """Record an error; empty notes are dropped, so callers may pass one conditionally."""
+        self.diagnostics.append(Diagnostic(code, span, message, "error", _kept(notes)))
 
     def warning(self, code: Code, span: Span, message: str, *notes: str) -> None:
-        """Record a warning."""
-        self.diagnostics.append(Diagnostic(code, span, message, "warning", notes))
+        """Record a warning; empty notes are dropped."""
+        self.diagnostics.append(Diagnostic(code, span, message, "warning", _kept(notes)))
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -157,6 +157,16 @@ def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None
 def to_json(diagnostics: Iterable[Diagnostic]) -> str:
     """Serialise diagnostics as a JSON array."""
     return json.dumps([d.to_json() for d in diagnostics], indent=2)
+
+
+def _kept(notes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(note for note in notes if note)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """The note "did you mean 'x'?" for a misspelt name, or "" when nothing is close."""
+    hint = suggest(name, candidates)
+    return f"did you mean '{hint}'?" if hint else ""
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:

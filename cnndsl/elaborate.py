@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnndsl import ir, layers, shapes
-from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, suggest
+from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, did_you_mean
 from cnndsl.layers import ArgumentError, ScaleLiteral, SizeLiteral, Word
 from cnndsl.symbolic import Dim, Poly, simplify
 from cnndsl.syntax import ast
@@ -182,7 +182,7 @@ class Elaborator:
     # diagnostics ------------------------------------------------------------------------------
     def fail(self, code: Code, span: Span, message: str, *notes: str) -> _Fail:
         """Report an error and return the exception that ends the statement."""
-        self.reporter.error(code, span, message, *[n for n in notes if n])
+        self.reporter.error(code, span, message, *notes)
         return _Fail()
 
     # expressions ------------------------------------------------------------------------------
@@ -222,11 +222,15 @@ class Elaborator:
                 return (expr.value, expr.unit)
         raise AssertionError(expr)
 
-    def _number(self, value: Any, expr: ast.Expr, env: dict[str, Any]) -> Any:
+    def _defined(self, value: Any, expr: ast.Expr, env: dict[str, Any]) -> Any:
+        """The value, unless it is a bare word where a value was needed: an undefined name."""
         if isinstance(value, Word):
-            hint = suggest(value, env)
             raise self.fail(Code.UNDEFINED_NAME, expr.span, f"'{value}' is not defined",
-                            f"did you mean '{hint}'?" if hint else "")
+                            did_you_mean(value, env))
+        return value
+
+    def _number(self, value: Any, expr: ast.Expr, env: dict[str, Any]) -> Any:
+        value = self._defined(value, expr, env)
         if isinstance(value, bool) or not isinstance(value, int | float | Poly):
             raise self.fail(Code.ARGUMENT_TYPE, expr.span, "arithmetic needs numbers")
         return value
@@ -271,7 +275,6 @@ class Elaborator:
         frame = Frame(env={**env, **params})
         scope = Scope("")
         outputs: dict[str, str] = {}
-        output_spans: dict[str, Span] = {}
         current: str | None = None
         last_label: str | None = None
         expects: list[ast.Expect] = []
@@ -293,16 +296,14 @@ class Elaborator:
                     for ref in statement.names:
                         node = frame.tensors.get(ref.name)
                         if node is None:
-                            hint = suggest(ref.name, frame.tensors)
                             self.reporter.error(
                                 Code.UNDEFINED_NAME, ref.span, f"no tensor named '{ref.name}'",
-                                *([f"did you mean '{hint}'?"] if hint else []))
+                                did_you_mean(ref.name, frame.tensors))
                         elif ref.name in outputs:
                             self.reporter.error(Code.DUPLICATE_NAME, ref.span,
                                                 f"'{ref.name}' is already an output")
                         else:
                             outputs[ref.name] = node
-                            output_spans[ref.name] = ref.span
                             frame.used.add(ref.name)
                     continue
                 if isinstance(statement, ast.Expect):
@@ -350,11 +351,10 @@ class Elaborator:
         names = {p.name for p in definition.params}
         for key in self.arguments:
             if key not in names:
-                hint = suggest(key, names)
                 self.reporter.error(
                     Code.UNKNOWN_PARAMETER, definition.name_span,
                     f"network '{definition.name}' has no parameter '{key}'",
-                    *([f"did you mean '{hint}'?"] if hint else []))
+                    did_you_mean(key, names))
         for param in definition.params:
             if param.name in self.arguments:
                 bound[param.name] = self.arguments[param.name]
@@ -460,9 +460,6 @@ class Elaborator:
         own_name: str | None = None
         inner = scope
         if label is not None:
-            if label in frame.tensors:
-                raise self.fail(Code.DUPLICATE_NAME, statement.label_span or statement.span,
-                                f"'{label}' is already defined")
             path = self._claim(label, statement.label_span or statement.span, frame, scope)
             if path is None:
                 raise _Fail()
@@ -490,22 +487,26 @@ class Elaborator:
             current = self._call(call, current, frame, scope, following, own_name, first)
         return current
 
+    def _after_reference(self, calls: tuple[ast.Call, ...], frame: Frame) -> tuple[ast.Call, ...]:
+        """The calls of a chain without its leading tensor reference, if it has one."""
+        if calls and self._is_tensor_reference(calls[0], frame):
+            return calls[1:]
+        return calls
+
     def _lone_call(self, calls: tuple[ast.Call, ...], frame: Frame) -> bool:
         """A chain of one layer, block or tensor op: it takes its label as its path.
 
         `p4: c4 -> conv 256 1x1` counts too: it names its layer `p4`, as `p4: conv 256 1x1` does.
         """
-        if calls and self._is_tensor_reference(calls[0], frame):
-            calls = calls[1:]
+        calls = self._after_reference(calls, frame)
         if len(calls) != 1 or calls[0].repeat is not None or calls[0].body is not None:
             return False
         name = calls[0].name
         return name in layers.LAYERS or name in layers.TENSOR_OPS or name in self.definitions.blocks
 
-    def _only_blocks(self, calls: tuple[ast.Call, ...], frame: Frame | None = None) -> bool:
+    def _only_blocks(self, calls: tuple[ast.Call, ...], frame: Frame) -> bool:
         """Whether a chain (after a leading tensor reference) calls nothing but blocks."""
-        if calls and frame is not None and self._is_tensor_reference(calls[0], frame):
-            calls = calls[1:]
+        calls = self._after_reference(calls, frame)
         return bool(calls) and all(call.name in self.definitions.blocks for call in calls)
 
     def _is_tensor_reference(self, call: ast.Call, frame: Frame) -> bool:
@@ -526,7 +527,7 @@ class Elaborator:
         name = call.name
         if x == FAILED:
             # The input is unknown after an earlier error; a misspelt word is still worth saying.
-            if not self._known_word(name, frame):
+            if name not in self._known_words(frame):
                 self._unknown_layer(call, frame)
             raise _Fail()
         if name in layers.TENSOR_OPS and call.body is None:
@@ -547,25 +548,19 @@ class Elaborator:
                             f"tensor '{name}' can only start a chain")
         raise self._unknown_layer(call, frame)
 
-    def _known_word(self, name: str, frame: Frame) -> bool:
-        return (name in layers.LAYERS or name in layers.COMPOSITES or name in layers.TENSOR_OPS
-                or name in self.definitions.blocks or name in frame.tensors)
+    def _known_words(self, frame: Frame) -> list[str]:
+        return [*layers.LAYERS, *layers.COMPOSITES, *layers.TENSOR_OPS, *self.definitions.blocks,
+                *frame.tensors]
 
     def _unknown_layer(self, call: ast.Call, frame: Frame) -> _Fail:
-        known = [*layers.LAYERS, *layers.COMPOSITES, *layers.TENSOR_OPS, *self.definitions.blocks,
-                 *frame.tensors]
-        hint = suggest(call.name, known)
+        known = self._known_words(frame)
         return self.fail(Code.UNKNOWN_LAYER, call.name_span,
                          f"unknown layer or block '{call.name}'",
-                         f"did you mean '{hint}'?" if hint else "")
+                         did_you_mean(call.name, known))
 
     def _repeat_count(self, call: ast.Call, frame: Frame) -> int:
         assert call.repeat is not None
-        value = self.evaluate(call.repeat, frame.env)
-        if isinstance(value, Word):
-            hint = suggest(value, frame.env)
-            raise self.fail(Code.UNDEFINED_NAME, call.repeat.span, f"'{value}' is not defined",
-                            f"did you mean '{hint}'?" if hint else "")
+        value = self._defined(self.evaluate(call.repeat, frame.env), call.repeat, frame.env)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(Code.ARGUMENT_TYPE, call.repeat.span,
                             "a repeat count must be a whole number")
@@ -607,8 +602,7 @@ class Elaborator:
             try:
                 shape = shapes.infer(node, in_shapes)  # type: ignore[arg-type]
             except shapes.ShapeError as error:
-                self.reporter.error(error.code, node.span, error.message,
-                                    *[n for n in error.notes if n])
+                self.reporter.error(error.code, node.span, error.message, *error.notes)
                 raise _Fail() from None
             if any(isinstance(d, int) and d > MAX_INT for d in shape):
                 raise self.fail(Code.LIMIT, node.span,
@@ -668,10 +662,9 @@ class Elaborator:
             else:
                 target = aliases.get(arg.name, arg.name)
                 if target not in layer.params:
-                    hint = suggest(arg.name, layer.params)
                     raise self.fail(Code.UNKNOWN_PARAMETER, arg.name_span or arg.span,
                                     f"'{layer.word}' has no parameter '{arg.name}'",
-                                    f"did you mean '{hint}'?" if hint else self._usage(layer))
+                                    did_you_mean(arg.name, layer.params) or self._usage(layer))
                 if target in positional:
                     positional.remove(target)
             if target in values:
@@ -696,9 +689,9 @@ class Elaborator:
             except ArgumentError as error:
                 code = {"undefined": Code.UNDEFINED_NAME, "value": Code.BAD_VALUE}.get(
                     error.code, Code.ARGUMENT_TYPE)
-                hint = suggest(value, env) if isinstance(value, Word) else None
+                note = did_you_mean(value, env) if isinstance(value, Word) else ""
                 raise self.fail(code, arg.value.span, f"{layer.word} {name}: {error.message}",
-                                f"did you mean '{hint}'?" if hint else "") from None
+                                note) from None
         return bound
 
     def _usage(self, layer: layers.Layer) -> str:
@@ -716,9 +709,8 @@ class Elaborator:
                                 f"'{call.name}' takes tensor names, such as {call.name}(a, b)")
             ref = arg.value.name
             if ref not in frame.tensors:
-                hint = suggest(ref, frame.tensors)
                 raise self.fail(Code.UNDEFINED_NAME, arg.span, f"no tensor named '{ref}'",
-                                f"did you mean '{hint}'?" if hint else "")
+                                did_you_mean(ref, frame.tensors))
             frame.used.add(ref)
             if not frame.tensors[ref]:
                 raise _Fail()
@@ -765,10 +757,9 @@ class Elaborator:
         options = dict(allowed)
         for arg in call.args:
             if arg.name is None or arg.name not in allowed:
-                hint = suggest(arg.name or "", allowed)
                 raise self.fail(Code.UNKNOWN_PARAMETER, arg.span,
                                 f"'{call.name}' takes only {', '.join(allowed) or 'no arguments'}",
-                                f"did you mean '{hint}'?" if hint else "")
+                                did_you_mean(arg.name or "", allowed))
             value = self.evaluate(arg.value, frame.env)
             try:
                 options[arg.name] = (
@@ -956,19 +947,13 @@ class Elaborator:
                 position += 1
             else:
                 if arg.name not in params:
-                    hint = suggest(arg.name, params)
                     raise self.fail(Code.UNKNOWN_PARAMETER, arg.name_span or arg.span,
                                     f"block '{definition.name}' has no parameter '{arg.name}'",
-                                    f"did you mean '{hint}'?" if hint else "")
+                                    did_you_mean(arg.name, params))
                 target = arg.name
             if target in bound:
                 raise self.fail(Code.DUPLICATE_NAME, arg.span, f"'{target}' is given twice")
-            value = self.evaluate(arg.value, env)
-            if isinstance(value, Word):
-                hint = suggest(value, env)
-                raise self.fail(Code.UNDEFINED_NAME, arg.value.span, f"'{value}' is not defined",
-                                f"did you mean '{hint}'?" if hint else "")
-            bound[target] = value
+            bound[target] = self._defined(self.evaluate(arg.value, env), arg.value, env)
         block_env = dict(self.globals)
         for param in definition.params:
             if param.name in bound:
@@ -1097,9 +1082,8 @@ def _choose_network(definitions: Definitions, name: str | None, file: str,
                     reporter: Reporter) -> str | None:
     if name is not None:
         if name not in definitions.networks:
-            hint = suggest(name, definitions.networks)
             reporter.error(Code.NO_NETWORK, Span(file=file), f"no network named '{name}'",
-                           *([f"did you mean '{hint}'?"] if hint else []))
+                           did_you_mean(name, definitions.networks))
             return None
         return name
     if len(definitions.main_networks) == 1:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cnndsl import ir
 from cnndsl.analysis import params as param_analysis
-from cnndsl.diagnostics import Code, Reporter
+from cnndsl.diagnostics import Code, Reporter, did_you_mean
 from cnndsl.symbolic import Dim, Poly, dim_str
 from cnndsl.syntax import ast
 
@@ -165,13 +165,10 @@ def _check_one(network: ir.Network, expect: ast.Expect, reporter: Reporter,
         try:
             node = network.node(name)
         except KeyError:
-            from cnndsl.diagnostics import suggest
-
             known = [*network.tensors, *(" ".join(k) for k in SUBJECTS)]
-            hint = suggest(name, known)
             reporter.error(Code.UNDEFINED_NAME, expect.subject_span,
                            f"nothing named '{name}' to expect",
-                           *([f"did you mean '{hint}'?"] if hint else []))
+                           did_you_mean(name, known))
             return None
         if expect.op not in ("==", "!="):
             reporter.error(Code.ARGUMENT_TYPE, expect.span, "shapes compare with == or !=")
@@ -185,10 +182,9 @@ def _check_one(network: ir.Network, expect: ast.Expect, reporter: Reporter,
         shown = ir.shape_str(node.shape)
         ok = compare(node.shape is not None and list(node.shape) == wanted_dims, True)
         return _result(expect, name, shown, ok, reporter)
-    hint = None
     reporter.error(Code.UNKNOWN_PARAMETER, expect.subject_span, f"cannot expect '{text}'",
                    "expect params, trainable params, buffers, macs, a tensor's shape, "
-                   "inference memory(...) or training memory(...)" if hint is None else "")
+                   "inference memory(...) or training memory(...)")
     return None
 
 

@@ -45,28 +45,25 @@ def _bias(bias: bool) -> str:
     return f"bias={'true' if bias else 'false'}"
 
 
-def _conv(node: ir.Conv) -> str:
-    parts = [f"conv {node.out_channels} {_pair(node.kernel)}", f"/{_tuple(node.stride)}"]
-    parts.append(f"pad {_tuple(node.padding)}")
+def _convolution(word: str, node: ir.Conv | ir.ConvTranspose, *extra: str) -> str:
+    parts = [f"{word} {node.out_channels} {_pair(node.kernel)}", f"/{_tuple(node.stride)}",
+             f"pad {_tuple(node.padding)}", *extra]
     if node.dilation != (1, 1):
         parts.append(f"dilation={_tuple(node.dilation)}")
     if node.groups != 1:
         parts.append(f"groups={node.groups}")
     parts.append(_bias(node.bias))
     return " ".join(parts)
+
+
+def _conv(node: ir.Conv) -> str:
+    return _convolution("conv", node)
 
 
 def _conv_transpose(node: ir.ConvTranspose) -> str:
-    parts = [f"deconv {node.out_channels} {_pair(node.kernel)}", f"/{_tuple(node.stride)}",
-             f"pad {_tuple(node.padding)}"]
-    if node.output_padding != (0, 0):
-        parts.append(f"output_padding={_tuple(node.output_padding)}")
-    if node.dilation != (1, 1):
-        parts.append(f"dilation={_tuple(node.dilation)}")
-    if node.groups != 1:
-        parts.append(f"groups={node.groups}")
-    parts.append(_bias(node.bias))
-    return " ".join(parts)
+    extra = [] if node.output_padding == (0, 0) else [
+        f"output_padding={_tuple(node.output_padding)}"]
+    return _convolution("deconv", node, *extra)
 
 
 def _batchnorm(node: ir.BatchNorm) -> str:
