@@ -22,6 +22,7 @@ until the sizes are bound (``--input 3x512x512`` or ``check(..., input="H=512,W=
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from cnndsl import ir
@@ -40,17 +41,10 @@ def concrete_shape(shape: ir.Shape | None, where: str) -> tuple[int, ...]:
     return sizes
 
 
-def _elements(shape: tuple[int, ...]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
-
-
 def _conv(node: ir.Conv, network: ir.Network) -> int:
     out = concrete_shape(node.shape, node.name)
     kh, kw = node.kernel
-    return _elements(out) * (node.in_channels // node.groups) * kh * kw
+    return math.prod(out) * (node.in_channels // node.groups) * kh * kw
 
 
 def _conv_transpose(node: ir.ConvTranspose, network: ir.Network) -> int:

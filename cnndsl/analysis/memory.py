@@ -50,6 +50,7 @@ linear weight that autocast caches for the forward and the layer saves for backw
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -621,16 +622,9 @@ BACKWARD: dict[str, Backward] = {
 # the passes
 
 
-def _elements(shape: tuple[int, ...]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
-
-
 def activation_elements(network: ir.Network) -> dict[str, int]:
     """Elements of each node's output for one sample."""
-    return {node.name: _elements(concrete_shape(node.shape, node.name)) for node in network.nodes}
+    return {node.name: math.prod(concrete_shape(node.shape, node.name)) for node in network.nodes}
 
 
 @dataclass
@@ -779,7 +773,7 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
             continue
         op = _Op(replay, node, [tensors[name] for name in node.inputs], grad.nbytes, batch,
                  prec, True, device, False, _input_shape(node, by_name))
-        op.out_bytes = batch * _elements(concrete_shape(node.shape, node.name)) * prec.activation
+        op.out_bytes = batch * math.prod(concrete_shape(node.shape, node.name)) * prec.activation
         back = _Back(op, grad, [requires[name] for name in node.inputs])
         results = BACKWARD[node.kind](back)  # type: ignore[attr-defined]
         for name, result in zip(node.inputs, results, strict=True):

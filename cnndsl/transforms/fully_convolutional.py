@@ -15,6 +15,7 @@ the training size; :func:`convert_state_dict` applies that to a state dict.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,7 +139,7 @@ def convert_state_dict(state: Mapping[str, Any], conversions: Mapping[str, Conve
         path, _, leaf = key.rpartition(".")
         conversion = conversions.get(path)
         if conversion is not None and leaf == "weight":
-            expected = conversion.weight_shape[0] * _prod(conversion.weight_shape[1:])
+            expected = conversion.weight_shape[0] * math.prod(conversion.weight_shape[1:])
             if _numel(value) != expected:
                 raise ValueError(f"{key} has {_numel(value)} values, a conv weight "
                                  f"{conversion.weight_shape} needs {expected}")
@@ -147,13 +148,6 @@ def convert_state_dict(state: Mapping[str, Any], conversions: Mapping[str, Conve
             key = f"{rename[path]}.{leaf}"
         result[key] = value
     return result
-
-
-def _prod(values: tuple[int, ...]) -> int:
-    total = 1
-    for value in values:
-        total *= value
-    return total
 
 
 def _numel(value: Any) -> int:
