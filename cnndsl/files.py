@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -14,15 +15,18 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: str | Path, data: bytes | str) -> Path:
-    """Write all of ``data`` or nothing: no half-written file is ever left at ``path``."""
+def atomic_write(path: str | Path, data: bytes | str | Iterable[bytes | memoryview]) -> Path:
+    """Write all of ``data`` (text, bytes or byte chunks) or nothing: no half-written file."""
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    pieces = [data] if isinstance(data, bytes) else data
     directory = path.parent if str(path.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
+            for piece in pieces:
+                stream.write(piece)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, _default_mode())

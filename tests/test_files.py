@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,18 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         atomic_write(tmp_path / "model.onnx", object())  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_chunks_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "model.onnx"
+    atomic_write(target, [b"ab", memoryview(b"cd"), b""])
+    assert target.read_bytes() == b"abcd"
+
+    def failing() -> Iterator[bytes]:
+        yield b"half"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, failing())
+    assert target.read_bytes() == b"abcd"  # the old file, untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]

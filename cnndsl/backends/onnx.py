@@ -1,4 +1,4 @@
-"""IR -> ONNX: build an ``onnx.ModelProto`` with ``onnx.helper`` directly, never importing torch.
+"""IR -> ONNX, built directly from the IR: never imports torch, and onnx only for ``to_onnx``.
 
 Each IR kind has one lowering in ``LOWERINGS``. Node names are the spec's paths (a lowering that
 needs several ONNX nodes names the last one by the path and its helpers ``path/what``); tensor
@@ -8,33 +8,45 @@ by name. Constants that are not weights (shapes, scales, clip bounds) are ``Cons
 the initializers are exactly the learnable state. Lowerings reproduce PyTorch's semantics
 exactly, including ceil-mode pooling (as explicit end padding), adaptive pooling with uneven
 windows and even-sized LRN windows, which ONNX's own operators place differently.
+
+The graph is plain data (:mod:`cnndsl.backends.onnx_wire`), encoded by cnndsl itself: a model is
+written to disk straight from the weight arrays, and :func:`to_onnx` parses the same bytes into
+an ``onnx.ModelProto``.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
+import os
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from cnndsl import ir
+from cnndsl.backends import onnx_wire as wire
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, render_all
 from cnndsl.files import atomic_write
 from cnndsl.symbolic import dim_str
+
+if TYPE_CHECKING:
+    import onnx
 
 MIN_OPSET = 11
 SOFTMAX_ND_OPSET = 13  # before 13, Softmax flattened everything after the axis
 HARDSWISH_OPSET = 14
 REDUCE_AXES_INPUT_OPSET = 18
 GELU_OPSET = 20
-FLOAT = TensorProto.FLOAT
-_LEVELS = 2**23  # uniform weights take 2**24 evenly spaced values in [-bound, bound)
+FLOAT = wire.FLOAT
+# The IR version that each opset first shipped with (onnx.helper.VERSION_TABLE), so that
+# writing a model needs no onnx import; a newer opset asks onnx.helper.
+IR_VERSIONS = {11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
+               22: 10, 23: 11, 24: 12, 25: 13, 26: 13, 27: 13, 28: 14}
 
 
 class _Unsupported(Exception):
@@ -47,28 +59,92 @@ class _Unsupported(Exception):
 
 
 # opset ------------------------------------------------------------------------------------------
-def max_opset() -> int:
-    """The newest opset that both onnx and the installed onnxruntime (when there is one) know."""
-    newest = onnx.defs.onnx_opset_version()
+def _installed(package: str) -> str | None:
+    """Where a package is installed and when it was written, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        return f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}"
+    except OSError:
+        return None
+
+
+def cache_dir() -> Path:
+    """Where cnndsl keeps facts about the installation: ``$CNNDSL_CACHE_DIR`` or ~/.cache."""
+    if os.environ.get("CNNDSL_CACHE_DIR"):
+        return Path(os.environ["CNNDSL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cnndsl"
+
+
+def _query_opsets() -> tuple[int, int | None]:
+    try:
+        import onnx
+    except ImportError:  # cnndsl encodes models itself; without onnx, trust its own table
+        newest = max(IR_VERSIONS)
+    else:
+        newest = onnx.defs.onnx_opset_version()
     try:
         from onnxruntime.capi import _pybind_state as ort_state
     except ImportError:
-        return newest
+        return newest, None
     try:
         kernels = ort_state.get_all_opkernel_def()
         runtime = max(k.version_range[0] for k in kernels if k.domain in ("", "ai.onnx"))
     except (AttributeError, ValueError):
-        return newest
-    return max(MIN_OPSET, min(newest, runtime))
+        return newest, None
+    return newest, runtime
+
+
+def opset_limits() -> tuple[int, int | None]:
+    """The newest opset that onnx knows and the newest that onnxruntime runs (None: no runtime).
+
+    Asking onnxruntime means importing it and listing its kernels, a tenth of a second; the
+    answer is cached on disk per installation of onnx and onnxruntime (their paths and
+    modification times), so a reinstall asks again.
+    """
+    key = f"{_installed('onnx')}|{_installed('onnxruntime')}"
+    cache = cache_dir() / "opsets.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached["key"] == key:
+            return int(cached["onnx"]), cached["onnxruntime"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    newest, runtime = _query_opsets()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, json.dumps({"key": key, "onnx": newest, "onnxruntime": runtime}))
+    except OSError:
+        pass  # a read-only home only costs the query next time
+    return newest, runtime
+
+
+def max_opset() -> int:
+    """The newest opset that both onnx and the installed onnxruntime (when there is one) know."""
+    newest, runtime = opset_limits()
+    return newest if runtime is None else max(MIN_OPSET, min(newest, runtime))
 
 
 def _check_opset(opset: int | None) -> int:
     if opset is None:
         return max_opset()
-    newest = onnx.defs.onnx_opset_version()
+    newest, _ = opset_limits()
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset {opset} is outside the supported range {MIN_OPSET}..{newest}")
     return opset
+
+
+def _ir_version(opset: int) -> int:
+    if opset in IR_VERSIONS:
+        return IR_VERSIONS[opset]
+    from onnx import helper
+
+    return int(helper.find_min_ir_version_for([helper.make_opsetid("", opset)]))
 
 
 # parameters -------------------------------------------------------------------------------------
@@ -129,8 +205,8 @@ def random_weights(network: ir.Network, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded initialisation with the PyTorch backend's variances; one stream per key.
 
     Convolutions draw uniformly with the variance of the torch backend's Kaiming normal
-    (bound sqrt(6 / fan_out)); uniform integers scaled to floats are several times cheaper to
-    draw than normals, which matters for a cold ``cnndsl compile`` of 25M parameters.
+    (bound sqrt(6 / fan_out)); uniform floats are several times cheaper to draw than normals,
+    which matters for a cold ``cnndsl compile`` of 25M parameters.
     """
     weights: dict[str, np.ndarray] = {}
     for spec in parameter_specs(network):
@@ -141,8 +217,9 @@ def random_weights(network: ir.Network, seed: int = 0) -> dict[str, np.ndarray]:
         # Seeding per key keeps a tensor's values when other layers are added or removed.
         rng = np.random.default_rng([seed, zlib.crc32(spec.key.encode())])
         bound = math.sqrt(6.0 / spec.fan) if spec.init == "normal" else 1.0 / math.sqrt(spec.fan)
-        values = rng.integers(-_LEVELS, _LEVELS, spec.shape, dtype=np.int32).astype(np.float32)
-        values *= np.float32(bound / _LEVELS)
+        values = rng.random(spec.shape, dtype=np.float32)  # [0, 1), then [-bound, bound)
+        values -= np.float32(0.5)
+        values *= np.float32(2 * bound)
         weights[spec.key] = values
     return weights
 
@@ -234,7 +311,7 @@ class _Graph:
     opset: int
     weights: dict[str, np.ndarray]
     folded: dict[str, str]
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    nodes: list[wire.Node] = field(default_factory=list)
 
     def tensor(self, name: str) -> str:
         """The ONNX tensor that holds IR tensor ``name`` (a folded batch norm is its conv)."""
@@ -245,15 +322,12 @@ class _Graph:
 
     def emit(self, op: str, inputs: list[str], output: str, name: str, span: Span | None,
              **attributes: Any) -> str:
-        proto = helper.make_node(op, inputs, [output], name=name, **attributes)
-        if span is not None:
-            proto.doc_string = str(span)
-        self.nodes.append(proto)
+        doc = "" if span is None else str(span)
+        self.nodes.append(wire.Node(op, inputs, [output], name, attributes, doc))
         return output
 
     def const(self, name: str, values: Any, dtype: type = np.int64) -> str:
-        array: np.ndarray = np.asarray(values, dtype=dtype)
-        tensor = onnx.numpy_helper.from_array(array, name)
+        tensor = wire.Tensor(name, np.asarray(values, dtype=dtype))
         return self.emit("Constant", [], name, name, None, value=tensor)
 
     def weight(self, key: str) -> str | None:
@@ -576,14 +650,14 @@ LOWERINGS: dict[str, Callable[[_Graph, Any], None]] = {
 }
 
 
-def _value_info(name: str, shape: tuple[Any, ...], batch: int | str) -> onnx.ValueInfoProto:
+def _value_info(name: str, shape: tuple[Any, ...], batch: int | str) -> wire.ValueInfo:
     dims: list[int | str] = [batch]
     dims += [d if isinstance(d, int) else dim_str(d) for d in shape]
-    return helper.make_tensor_value_info(name, FLOAT, dims)
+    return wire.ValueInfo(name, FLOAT, dims)
 
 
 def _graph(network: ir.Network, opset: int, weights: dict[str, np.ndarray],
-           folded: dict[str, str], dynamic_batch: bool) -> onnx.GraphProto:
+           folded: dict[str, str], dynamic_batch: bool) -> wire.Graph:
     g = _Graph(network, opset, weights, folded)
     reporter = Reporter()
     for node in network.nodes:
@@ -602,25 +676,15 @@ def _graph(network: ir.Network, opset: int, weights: dict[str, np.ndarray],
         if source != output:
             g.emit("Identity", [source], output, output, None)
         outputs.append(_value_info(output, tuple(network.node(target).shape or ()), batch))
-    return helper.make_graph(g.nodes, network.name, inputs, outputs,
-                             doc_string=f"network {network.name} from {network.file}")
+    return wire.Graph(network.name, g.nodes, inputs, outputs, weights,
+                      doc=f"network {network.name} from {network.file}")
 
 
-def _add_initializers(graph: onnx.GraphProto, weights: dict[str, np.ndarray]) -> None:
-    # Filled in place in the model's own graph: make_graph and make_model would copy them.
-    for key, array in weights.items():
-        tensor = graph.initializer.add()
-        tensor.name = key
-        tensor.data_type = FLOAT
-        tensor.dims.extend(array.shape)
-        tensor.raw_data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-
-
-def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = None,
-            dynamic_batch: bool = True,
-            weights: str | Path | Mapping[str, Any] | None = None,
-            fold_batchnorm: bool = False, seed: int = 0, **load_options: Any) -> onnx.ModelProto:
-    """Build the ONNX model of a network (or of a spec, loaded with ``load_options``)."""
+def build_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = None,
+               dynamic_batch: bool = True,
+               weights: str | Path | Mapping[str, Any] | None = None,
+               fold_batchnorm: bool = False, seed: int = 0, **load_options: Any) -> wire.Model:
+    """The ONNX model of a network as plain data, ready to encode (see :func:`to_onnx`)."""
     from cnndsl import __version__
     from cnndsl.compiler import load
 
@@ -637,20 +701,38 @@ def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = Non
         arrays = _bind_weights(network, given, source)
     folded = fold_batchnorms(network, arrays) if fold_batchnorm else {}
     graph = _graph(network, chosen, arrays, folded, dynamic_batch)
-    opsets = [helper.make_opsetid("", chosen)]
-    model = helper.make_model(graph, opset_imports=opsets, producer_name="cnndsl",
-                              producer_version=__version__,
-                              doc_string=f"{network.name} ({network.file}), cnndsl {__version__}")
-    model.ir_version = helper.find_min_ir_version_for(opsets)
-    _add_initializers(model.graph, arrays)
-    helper.set_model_props(model, {"cnndsl.network": network.name, "cnndsl.file": network.file,
-                                   "cnndsl.version": __version__,
-                                   "cnndsl.batchnorm_folded": str(bool(folded)).lower()})
-    return model
+    return wire.Model(graph, chosen, _ir_version(chosen), "cnndsl", __version__,
+                      doc=f"{network.name} ({network.file}), cnndsl {__version__}",
+                      metadata={"cnndsl.network": network.name, "cnndsl.file": network.file,
+                                "cnndsl.version": __version__,
+                                "cnndsl.batchnorm_folded": str(bool(folded)).lower()})
 
 
-def write_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
-    """Write a model atomically: a temporary file beside the target, then a rename."""
+def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = None,
+            dynamic_batch: bool = True,
+            weights: str | Path | Mapping[str, Any] | None = None,
+            fold_batchnorm: bool = False, seed: int = 0, **load_options: Any) -> onnx.ModelProto:
+    """Build the ONNX model of a network (or of a spec, loaded with ``load_options``)."""
+    model = build_onnx(spec_or_network, opset=opset, dynamic_batch=dynamic_batch,
+                       weights=weights, fold_batchnorm=fold_batchnorm, seed=seed,
+                       **load_options)
+    return as_proto(model)
+
+
+def as_proto(model: wire.Model) -> onnx.ModelProto:
+    """Parse a model's bytes into an ``onnx.ModelProto`` (imports onnx)."""
+    import onnx
+
+    return onnx.load_model_from_string(wire.to_bytes(model))
+
+
+def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path) -> Path:
+    """Write a model atomically: a temporary file beside the target, then a rename.
+
+    A :class:`~cnndsl.backends.onnx_wire.Model` streams from its weight arrays, with no copy.
+    """
+    if isinstance(model, wire.Model):
+        return atomic_write(path, wire.chunks(model))
     return atomic_write(path, model.SerializeToString())
 
 
@@ -660,9 +742,9 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
 
     path = Path(args.output or f"{network.name}.onnx")
     try:
-        model = to_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
-                        weights=args.weights, fold_batchnorm=args.fold_bn,
-                        seed=getattr(args, "seed", 0))
+        model = build_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
+                           weights=args.weights, fold_batchnorm=args.fold_bn,
+                           seed=getattr(args, "seed", 0))
         detect = getattr(args, "detect", False)
         if detect:
             from cnndsl.backends.onnx_detect import add_detection
@@ -681,9 +763,8 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
     except OSError as error:
         sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
         return 2
-    opset = model.opset_import[0].version
-    out.write(f"wrote {path} (network {network.name}, opset {opset}, "
-              f"{len(model.graph.node)} nodes, {network.total_params:,} parameters)\n")
+    out.write(f"wrote {path} (network {network.name}, opset {model.opset}, "
+              f"{len(model.graph.nodes)} nodes, {network.total_params:,} parameters)\n")
     if detect:
         heads = sum(isinstance(node, ir.DetectHead) for node in network.nodes)
         out.write(f"  {heads} detect heads decoded, then NonMaxSuppression; "
@@ -691,5 +772,6 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
     return 0
 
 
-__all__ = ["LOWERINGS", "fold_batchnorms", "max_opset", "parameter_specs", "random_weights",
-           "read_weights", "run_cli", "to_onnx", "write_onnx"]
+__all__ = ["LOWERINGS", "as_proto", "build_onnx", "cache_dir", "fold_batchnorms", "max_opset",
+           "opset_limits", "parameter_specs", "random_weights", "read_weights", "run_cli",
+           "to_onnx", "write_onnx"]

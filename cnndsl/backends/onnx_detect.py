@@ -1,9 +1,9 @@
 """Append YOLO decoding and non-maximum suppression to an exported detector: image in, boxes out.
 
-:func:`add_detection` takes the ``ModelProto`` that :func:`cnndsl.backends.onnx.to_onnx` built
-for a network with ``detect`` heads and appends, for every head, the decoding of
-:func:`cnndsl.detection.decode_yolo` (same channel layout and slot order), then the selection of
-:func:`cnndsl.detection.postprocess`:
+:func:`add_detection` takes the model that :func:`cnndsl.backends.onnx.build_onnx` (or
+``to_onnx``, as a ``ModelProto``) built for a network with ``detect`` heads and appends, for
+every head, the decoding of :func:`cnndsl.detection.decode_yolo` (same channel layout and slot
+order), then the selection of :func:`cnndsl.detection.postprocess`:
 
 * per slot, ``score = sigmoid(obj) * sigmoid(class logit)``, and only the slot's best class is
   a candidate (``postprocess(multi_label=False)``);
@@ -22,14 +22,17 @@ the threshold. Nothing here imports torch.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from cnndsl import ir
+from cnndsl.backends import onnx_wire as wire
 from cnndsl.detection.boxes import yolo_grid
+
+if TYPE_CHECKING:
+    import onnx
 
 PREFIX = "postprocess"
 MIN_OPSET = 11  # NonMaxSuppression with score_threshold, CumSum
@@ -41,7 +44,7 @@ class _Builder:
 
     def __init__(self, opset: int):
         self.opset = opset
-        self.nodes: list[onnx.NodeProto] = []
+        self.nodes: list[wire.Node] = []
         self.count = 0
 
     def name(self, hint: str) -> str:
@@ -52,13 +55,13 @@ class _Builder:
            **attributes: Any) -> Any:
         name = self.name(hint)
         names = [name] if outputs == 1 else [f"{name}:{i}" for i in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, inputs, names, name=name, **attributes))
+        self.nodes.append(wire.Node(op_type, inputs, names, name, attributes))
         return names[0] if outputs == 1 else names
 
     def const(self, values: Any, hint: str, dtype: Any = np.int64) -> str:
         name = self.name(hint)
-        tensor = onnx.numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
-        self.nodes.append(helper.make_node("Constant", [], [name], name=name, value=tensor))
+        tensor = wire.Tensor(name, np.asarray(values, dtype=dtype))
+        self.nodes.append(wire.Node("Constant", [], [name], name, {"value": tensor}))
         return name
 
     def slice_last(self, x: str, start: int, end: int, hint: str) -> str:
@@ -109,7 +112,7 @@ def _best_class_only(b: _Builder, scores: str, classes: int) -> str:
     """Zero every score but the slot's first-best class, as postprocess(multi_label=False)."""
     best = b.op("ArgMax", [scores], "best", axis=-1, keepdims=1)
     is_best = b.op("Equal", [best, b.const(np.arange(classes), "class_ids")], "is_best")
-    mask = b.op("Cast", [is_best], "best_mask", to=TensorProto.FLOAT)
+    mask = b.op("Cast", [is_best], "best_mask", to=wire.FLOAT)
     return b.op("Mul", [scores, mask], "best_scores")
 
 
@@ -138,7 +141,7 @@ def _per_image_top(b: _Builder, batch: str, score: str, image: str, max_detectio
                                b.const(1, "one")], "image_ids")
     one_hot = b.op("Equal", [b.op("Unsqueeze", [ordered_batch, b.const([1], "ax")], "column"),
                              image_ids], "one_hot")
-    per_image = b.reduce_sum(b.op("Cast", [one_hot], "one_hot_int", to=TensorProto.INT64), 0,
+    per_image = b.reduce_sum(b.op("Cast", [one_hot], "one_hot_int", to=wire.INT64), 0,
                              "per_image")
     first = b.op("CumSum", [per_image, b.const(0, "axis")], "first", exclusive=1)
     rank = b.op("Sub", [position, b.op("Gather", [first, ordered_batch], "start", axis=0)],
@@ -147,13 +150,27 @@ def _per_image_top(b: _Builder, batch: str, score: str, image: str, max_detectio
     return b.op("Compress", [order, keep], "kept", axis=0)
 
 
-def add_detection(model: onnx.ModelProto, network: ir.Network, *,
-                  score_threshold: float = 0.25, iou_threshold: float = 0.45,
-                  max_detections: int = 100, keep_raw: bool = False) -> onnx.ModelProto:
-    """A copy of ``model`` (``to_onnx(network)``) that decodes every detect head and runs NMS.
+@overload
+def add_detection(model: wire.Model, network: ir.Network, *, score_threshold: float = ...,
+                  iou_threshold: float = ..., max_detections: int = ...,
+                  keep_raw: bool = ...) -> wire.Model: ...
 
-    Outputs ``boxes`` (K, 4) xyxy pixels, ``scores`` (K,), ``classes`` (K,) int64 and
-    ``batch_index`` (K,) int64; see the module docstring for the exact selection.
+
+@overload
+def add_detection(model: onnx.ModelProto, network: ir.Network, *,
+                  score_threshold: float = ..., iou_threshold: float = ...,
+                  max_detections: int = ..., keep_raw: bool = ...) -> onnx.ModelProto: ...
+
+
+def add_detection(model: wire.Model | onnx.ModelProto, network: ir.Network, *,
+                  score_threshold: float = 0.25, iou_threshold: float = 0.45,
+                  max_detections: int = 100,
+                  keep_raw: bool = False) -> wire.Model | onnx.ModelProto:
+    """A copy of ``model`` (built from ``network``) that decodes every detect head and runs NMS.
+
+    Takes and returns either cnndsl's :class:`~cnndsl.backends.onnx_wire.Model` or an
+    ``onnx.ModelProto``. Outputs ``boxes`` (K, 4) xyxy pixels, ``scores`` (K,), ``classes`` (K,)
+    int64 and ``batch_index`` (K,) int64; see the module docstring for the exact selection.
     """
     heads = [node for node in network.nodes if isinstance(node, ir.DetectHead)]
     if not heads:
@@ -164,10 +181,14 @@ def add_detection(model: onnx.ModelProto, network: ir.Network, *,
     num_classes = max(classes.pop(), 1)
     if max_detections < 1:
         raise ValueError("max_detections must be at least 1")
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if isinstance(model, wire.Model):
+        opset = model.opset
+        produced = {out for node in model.graph.nodes for out in node.outputs}
+    else:
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        produced = {out for node in model.graph.node for out in node.output}
     if opset < MIN_OPSET:
         raise ValueError(f"detection post-processing needs opset {MIN_OPSET} or newer")
-    produced = {out for node in model.graph.node for out in node.output}
     b = _Builder(opset)
     decoded = []
     for head in heads:
@@ -199,25 +220,33 @@ def add_detection(model: onnx.ModelProto, network: ir.Network, *,
                         "kept_classes", axis=0),
         "batch_index": b.op("Gather", [batch, kept], "kept_batch", axis=0),
     }
+    nodes = [*b.nodes, *(wire.Node("Identity", [source], [name], name)
+                         for name, source in outputs.items())]
+    infos = [wire.ValueInfo("boxes", wire.FLOAT, ["K", 4]),
+             wire.ValueInfo("scores", wire.FLOAT, ["K"]),
+             wire.ValueInfo("classes", wire.INT64, ["K"]),
+             wire.ValueInfo("batch_index", wire.INT64, ["K"])]
+    properties = {"cnndsl.detect.score_threshold": repr(score_threshold),
+                  "cnndsl.detect.iou_threshold": repr(iou_threshold),
+                  "cnndsl.detect.max_detections": str(max_detections)}
+    if isinstance(model, wire.Model):
+        graph = replace(model.graph, nodes=[*model.graph.nodes, *nodes],
+                        outputs=[*(model.graph.outputs if keep_raw else []), *infos])
+        return replace(model, graph=graph, metadata={**model.metadata, **properties})
+    return _extend_proto(model, nodes, infos, properties, keep_raw)
+
+
+def _extend_proto(model: onnx.ModelProto, nodes: list[wire.Node], infos: list[wire.ValueInfo],
+                  properties: dict[str, str], keep_raw: bool) -> onnx.ModelProto:
+    import onnx
+
     result = onnx.ModelProto()
     result.CopyFrom(model)
-    graph = result.graph
-    graph.node.extend(b.nodes)
-    for name, source in outputs.items():
-        graph.node.append(helper.make_node("Identity", [source], [name], name=name))
+    result.graph.node.extend(onnx.NodeProto.FromString(wire.node_bytes(n)) for n in nodes)
     if not keep_raw:
-        del graph.output[:]
-    dtypes = {"boxes": TensorProto.FLOAT, "scores": TensorProto.FLOAT,
-              "classes": TensorProto.INT64, "batch_index": TensorProto.INT64}
-    shapes: dict[str, list[str | int]] = {"boxes": ["K", 4], "scores": ["K"], "classes": ["K"],
-                                          "batch_index": ["K"]}
-    graph.output.extend(helper.make_tensor_value_info(name, dtypes[name], shapes[name])
-                        for name in outputs)
-    helper.set_model_props(result, {
-        **{p.key: p.value for p in model.metadata_props},
-        "cnndsl.detect.score_threshold": repr(score_threshold),
-        "cnndsl.detect.iou_threshold": repr(iou_threshold),
-        "cnndsl.detect.max_detections": str(max_detections),
-    })
+        del result.graph.output[:]
+    result.graph.output.extend(onnx.ValueInfoProto.FromString(wire.value_info_bytes(info))
+                               for info in infos)
+    onnx.helper.set_model_props(result, {**{p.key: p.value for p in model.metadata_props},
+                                         **properties})
     return result
-

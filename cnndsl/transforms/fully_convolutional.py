@@ -233,9 +233,9 @@ def run_cli(network: ir.Network, args: Any, out: Any, sources: dict[str, str]) -
             return 0
         state = convert_state_dict(_source_weights(network, args), converted.conversions)
         if args.to == "onnx":
-            from cnndsl.backends.onnx import to_onnx, write_onnx
+            from cnndsl.backends.onnx import build_onnx, write_onnx
 
-            write_onnx(to_onnx(deployed, weights=state, opset=args.opset), args.output)
+            write_onnx(build_onnx(deployed, weights=state, opset=args.opset), args.output)
         else:
             printed = check(print_spec(deployed, expects=False)).network
             assert printed is not None
