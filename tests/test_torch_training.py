@@ -3,6 +3,7 @@ autocast, channels_last, torch.compile, and DistributedDataParallel (2 gloo proc
 
 from __future__ import annotations
 
+import gc
 import socket
 from itertools import pairwise
 from pathlib import Path
@@ -105,16 +106,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _ddp_gradient(rank: int) -> torch.Tensor:
+    model = cnndsl.to_torch(LENET, seed=0)
+    wrapped = torch.nn.parallel.DistributedDataParallel(model)
+    x, y = batch(seed=rank, size=4)  # each rank sees different data
+    F.cross_entropy(wrapped(x), y).backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+
 def _ddp_worker(rank: int, world: int, port: int, results: dict) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world)
     try:
         torch.set_num_threads(1)
-        model = cnndsl.to_torch(LENET, seed=0)
-        wrapped = torch.nn.parallel.DistributedDataParallel(model)
-        x, y = batch(seed=rank, size=4)  # each rank sees different data
-        F.cross_entropy(wrapped(x), y).backward()
-        flat = torch.cat([p.grad.flatten() for p in model.parameters()])
+        flat = _ddp_gradient(rank)
         gathered = [torch.empty_like(flat) for _ in range(world)]
         dist.all_gather(gathered, flat)
         if rank == 0:
@@ -129,7 +134,12 @@ def _ddp_worker(rank: int, world: int, port: int, results: dict) -> None:
             mean = sum(expected) / world
             results["mean"] = bool(torch.allclose(gathered[0], mean, atol=1e-6))
             results["differ"] = not torch.equal(expected[0], expected[1])
+        dist.barrier()  # leave together
     finally:
+        # Collective and DDP objects left in reference cycles until interpreter exit made torch
+        # 2.13 abort a process about one run in ten ("terminate called without an active
+        # exception"); collected before the process group goes, 120 runs in a row were clean.
+        gc.collect()
         dist.destroy_process_group()
 
 
