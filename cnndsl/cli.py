@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--static-batch", action="store_true", help="ONNX: fix the batch at 1")
     p.add_argument("--weights", metavar="FILE", help="ONNX: weights from .npz or .safetensors")
     p.add_argument("--fold-bn", action="store_true", help="ONNX: fold batch norm into convs")
+    p.add_argument("--external-data", action="store_true",
+                   help="ONNX: weights in OUTPUT.data beside the model (automatic past 2 GB)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
     p.add_argument("--detect", action="store_true",
                    help="ONNX: append YOLO decoding and NonMaxSuppression (image in, boxes out)")

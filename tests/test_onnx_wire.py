@@ -193,3 +193,49 @@ def test_a_cached_compile_imports_no_onnx_package(tmp_path: Path,
     _compile_in_a_fresh_process(tmp_path, "", tmp_path / "cached.onnx")
     model = onnx.load(str(tmp_path / "cached.onnx"))
     assert model.opset_import[0].version == onnx_backend.max_opset()
+
+
+# external data ----------------------------------------------------------------------------------
+
+
+def test_external_data_runs_as_the_embedded_model(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import onnxruntime as ort
+
+    from cnndsl.cli import main
+
+    spec = str(ROOT / "specs" / "resnet18.cnn")
+    target = tmp_path / "r18.onnx"
+    assert main(["compile", spec, "--to", "onnx", "--input", "3x64x64", "--external-data",
+                 "-o", str(target)]) == 0
+    assert "and " + str(target) + ".data" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r18.onnx", "r18.onnx.data"]
+    onnx.checker.check_model(str(target), full_check=True)
+    model = onnx.load(str(target), load_external_data=False)
+    for tensor in model.graph.initializer:
+        assert tensor.data_location == onnx.TensorProto.EXTERNAL and not tensor.raw_data
+        entries = {e.key: e.value for e in tensor.external_data}
+        assert entries["location"] == "r18.onnx.data"
+        assert int(entries["offset"]) % wire.EXTERNAL_ALIGNMENT == 0
+    embedded = onnx_backend.to_onnx(spec, input="3x64x64")
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64), dtype=np.float32)
+    ours = ort.InferenceSession(str(target)).run(None, {"image": x})[0]
+    reference = ort.InferenceSession(embedded.SerializeToString()).run(None, {"image": x})[0]
+    assert np.array_equal(ours, reference)
+    loaded = onnx.load(str(target))  # the weights read back equal the embedded ones
+    for a, b in zip(loaded.graph.initializer, embedded.graph.initializer, strict=True):
+        assert np.array_equal(numpy_helper.to_array(a), numpy_helper.to_array(b))
+
+
+def test_a_model_past_the_protobuf_limit_gets_external_data(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    model = onnx_backend.build_onnx(cnndsl.load(str(ROOT / "specs" / "lenet5.cnn")))
+    monkeypatch.setattr(onnx_backend, "PROTOBUF_LIMIT", 100_000)  # LeNet-5: 247 KB of weights
+    with pytest.raises(ValueError, match="2 GB"):
+        onnx_backend.as_proto(model)
+    onnx_backend.write_onnx(model, tmp_path / "lenet.onnx")
+    assert (tmp_path / "lenet.onnx.data").stat().st_size >= 61_706 * 4
+    onnx.checker.check_model(str(tmp_path / "lenet.onnx"), full_check=True)
+    with pytest.raises(ValueError, match="save_as_external_data"):
+        onnx_backend.write_onnx(onnx.ModelProto(), tmp_path / "x.onnx", external_data=True)

@@ -20,6 +20,7 @@ import importlib.util
 import json
 import math
 import os
+import tempfile
 import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ GELU_OPSET = 20
 FLOAT = wire.FLOAT
 # The IR version that each opset first shipped with (onnx.helper.VERSION_TABLE), so that
 # writing a model needs no onnx import; a newer opset asks onnx.helper.
+PROTOBUF_LIMIT = 2**31 - 1  # protobuf parses no message of 2 GiB or more
 IR_VERSIONS = {11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
                22: 10, 23: 11, 24: 12, 25: 13, 26: 13, 27: 13, 28: 14}
 
@@ -78,7 +80,12 @@ def cache_dir() -> Path:
     """Where cnndsl keeps facts about the installation: ``$CNNDSL_CACHE_DIR`` or ~/.cache."""
     if os.environ.get("CNNDSL_CACHE_DIR"):
         return Path(os.environ["CNNDSL_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory: a cache that lasts until the next reboot
+            base = tempfile.gettempdir()
     return Path(base) / "cnndsl"
 
 
@@ -723,21 +730,43 @@ def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = Non
     return as_proto(model)
 
 
+def needs_external_data(model: wire.Model) -> bool:
+    """Whether the model is too big for one protobuf message (2 GB), weights included."""
+    return wire.nbytes(wire.chunks(model)) > PROTOBUF_LIMIT
+
+
 def as_proto(model: wire.Model) -> onnx.ModelProto:
     """Parse a model's bytes into an ``onnx.ModelProto`` (imports onnx)."""
     import onnx
 
+    if needs_external_data(model):
+        raise ValueError(f"model {model.graph.name} is larger than protobuf's 2 GB limit; "
+                         "write it with write_onnx, which puts the weights beside it")
     return onnx.load_model_from_string(wire.to_bytes(model))
 
 
-def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path) -> Path:
+def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path, *,
+               external_data: bool | None = None) -> Path:
     """Write a model atomically: a temporary file beside the target, then a rename.
 
     A :class:`~cnndsl.backends.onnx_wire.Model` streams from its weight arrays, with no copy.
+    With ``external_data`` (by default: when the model would pass protobuf's 2 GB limit) its
+    weights go to ``PATH.data`` beside it, as ONNX external data, written first.
     """
-    if isinstance(model, wire.Model):
+    if not isinstance(model, wire.Model):
+        if external_data:
+            raise ValueError("external data is written for cnndsl's models; for a ModelProto "
+                             "use onnx.save_model(..., save_as_external_data=True)")
+        return atomic_write(path, model.SerializeToString())
+    path = Path(path)
+    if external_data is None:
+        external_data = needs_external_data(model)
+    if not external_data:
         return atomic_write(path, wire.chunks(model))
-    return atomic_write(path, model.SerializeToString())
+    location = f"{path.name}.data"
+    graph, data = wire.external_chunks(model, location)
+    atomic_write(path.with_name(location), data)
+    return atomic_write(path, graph)
 
 
 def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]) -> int:
@@ -762,12 +791,14 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
     except ValueError as error:
         sys.stderr.write(f"cnndsl compile: {error}\n")
         return 2
+    external = args.external_data or needs_external_data(model)
     try:
-        write_onnx(model, path)
+        write_onnx(model, path, external_data=external)
     except OSError as error:
         sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
         return 2
-    out.write(f"wrote {path} (network {network.name}, opset {model.opset}, "
+    written = f"{path} and {path}.data (its weights)" if external else str(path)
+    out.write(f"wrote {written} (network {network.name}, opset {model.opset}, "
               f"{len(model.graph.nodes)} nodes, {network.total_params:,} parameters)\n")
     if detect:
         heads = sum(isinstance(node, ir.DetectHead) for node in network.nodes)
@@ -777,5 +808,5 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
 
 
 __all__ = ["LOWERINGS", "as_proto", "build_onnx", "cache_dir", "fold_batchnorms", "max_opset",
-           "opset_limits", "parameter_specs", "random_weights", "read_weights", "run_cli",
-           "to_onnx", "write_onnx"]
+           "needs_external_data", "opset_limits", "parameter_specs", "random_weights",
+           "read_weights", "run_cli", "to_onnx", "write_onnx"]

@@ -15,7 +15,7 @@ serializing them again gives the same bytes (tested). Field numbers are onnx.pro
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ _DATA_TYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.uint8): UINT8, np.dtype(
                np.dtype(np.float64): DOUBLE}
 # AttributeProto.AttributeType
 _ATTR_FLOAT, _ATTR_INT, _ATTR_STRING, _ATTR_TENSOR, _ATTR_FLOATS, _ATTR_INTS = 1, 2, 3, 4, 6, 7
+EXTERNAL_ALIGNMENT = 4096  # a page: runtimes may map external tensors straight from the file
 
 Chunk = bytes | memoryview
 
@@ -116,7 +117,7 @@ def _string(number: int, text: str) -> bytes:
 
 # messages ---------------------------------------------------------------------------------------
 def _tensor(name: str, array: np.ndarray) -> tuple[bytes, memoryview]:
-    """A TensorProto as its header (up to raw_data's length) and the raw data itself."""
+    """A TensorProto's fields before its data (dims, type, name), and the data little-endian."""
     native = array.dtype.newbyteorder("=")
     if native not in _DATA_TYPES:
         raise TypeError(f"{name}: no ONNX element type for {array.dtype}")
@@ -125,15 +126,36 @@ def _tensor(name: str, array: np.ndarray) -> tuple[bytes, memoryview]:
     head += _int(2, _DATA_TYPES[native])
     if name:
         head += _string(8, name)
-    head += _varint(9 << 3 | 2) + _varint(data.nbytes)
     return head, data.reshape(-1).view(np.uint8).data
+
+
+class _ExternalData:
+    """Places tensors' data in one side file, each at an offset aligned for memory mapping."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self.pieces: list[Chunk] = []
+        self.offset = 0
+
+    def place(self, data: memoryview) -> bytes:
+        """TensorProto fields that point at ``data``, now appended to the side file."""
+        padding = -self.offset % EXTERNAL_ALIGNMENT
+        if padding:
+            self.pieces.append(bytes(padding))
+            self.offset += padding
+        self.pieces.append(data)
+        entries = {"location": self.location, "offset": self.offset, "length": data.nbytes}
+        self.offset += data.nbytes
+        fields = b"".join(_message(13, _string(1, key) + _string(2, str(value)))
+                          for key, value in entries.items())
+        return fields + _int(14, 1)  # data_location = EXTERNAL
 
 
 def _attribute(name: str, value: Any) -> bytes:
     out = _string(1, name)
     if isinstance(value, Tensor):
         head, data = _tensor(value.name, value.array)
-        out += _message(5, head + bytes(data)) + _int(20, _ATTR_TENSOR)
+        out += _message(5, head + _message(9, bytes(data))) + _int(20, _ATTR_TENSOR)
     elif isinstance(value, bool | int | np.integer):
         out += _int(3, int(value)) + _int(20, _ATTR_INT)
     elif isinstance(value, float | np.floating):
@@ -172,12 +194,16 @@ def value_info_bytes(info: ValueInfo) -> bytes:
     return _string(1, info.name) + _message(2, _message(1, tensor_type))
 
 
-def _graph_chunks(graph: Graph) -> Iterator[Chunk]:
+def _graph_chunks(graph: Graph, external: _ExternalData | None) -> Iterator[Chunk]:
     for node in graph.nodes:
         yield _message(1, node_bytes(node))
     yield _string(2, graph.name)
     for name, array in graph.initializers.items():
         head, data = _tensor(name, array)
+        if external is not None:
+            yield _message(5, head + external.place(data))
+            continue
+        head += _varint(9 << 3 | 2) + _varint(data.nbytes)  # raw_data, followed by the data
         yield _varint(5 << 3 | 2) + _varint(len(head) + data.nbytes) + head
         yield data
     if graph.doc:
@@ -188,19 +214,29 @@ def _graph_chunks(graph: Graph) -> Iterator[Chunk]:
         yield _message(12, value_info_bytes(info))
 
 
-def chunks(model: Model) -> list[Chunk]:
-    """The serialized ModelProto in pieces; the weights are views of the arrays, not copies."""
-    graph = list(_graph_chunks(model.graph))
-    size = sum(len(chunk) if isinstance(chunk, bytes) else chunk.nbytes for chunk in graph)
+def _model_chunks(model: Model, external: _ExternalData | None) -> list[Chunk]:
+    graph = list(_graph_chunks(model.graph, external))
     head = _int(1, model.ir_version) + _string(2, model.producer)
     head += _string(3, model.producer_version)
     if model.doc:
         head += _string(6, model.doc)
-    head += _varint(7 << 3 | 2) + _varint(size)
+    head += _varint(7 << 3 | 2) + _varint(nbytes(graph))
     tail = _message(8, _string(1, "") + _int(2, model.opset))
     tail += b"".join(_message(14, _string(1, key) + _string(2, value))
                      for key, value in model.metadata.items())
     return [head, *graph, tail]
+
+
+def chunks(model: Model) -> list[Chunk]:
+    """The serialized ModelProto in pieces; the weights are views of the arrays, not copies."""
+    return _model_chunks(model, None)
+
+
+def external_chunks(model: Model, location: str) -> tuple[list[Chunk], list[Chunk]]:
+    """The ModelProto with its initializers' data in a side file named ``location`` (relative to
+    the model), and that file's contents: ONNX's external data, for models past 2 GB."""
+    external = _ExternalData(location)
+    return _model_chunks(model, external), external.pieces
 
 
 def to_bytes(model: Model) -> bytes:
@@ -208,5 +244,11 @@ def to_bytes(model: Model) -> bytes:
     return b"".join(chunks(model))
 
 
-__all__ = ["BOOL", "DOUBLE", "FLOAT", "INT32", "INT64", "Graph", "Model", "Node", "Tensor",
-           "ValueInfo", "chunks", "node_bytes", "to_bytes", "value_info_bytes"]
+def nbytes(pieces: Iterable[Chunk]) -> int:
+    """The length of the concatenated chunks."""
+    return sum(len(piece) if isinstance(piece, bytes) else piece.nbytes for piece in pieces)
+
+
+__all__ = ["BOOL", "DOUBLE", "EXTERNAL_ALIGNMENT", "FLOAT", "INT32", "INT64", "Graph", "Model",
+           "Node", "Tensor", "ValueInfo", "chunks", "external_chunks", "nbytes", "node_bytes",
+           "to_bytes", "value_info_bytes"]
