@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cnndsl.files import atomic_write
+from cnndsl.files import atomic_write, atomic_write_all
 
 
 def _umask() -> int:
@@ -44,3 +44,18 @@ def test_chunks_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
         atomic_write(target, failing())
     assert target.read_bytes() == b"abcd"  # the old file, untouched
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_files_written_together_replace_their_targets_only_when_all_are_written(
+        tmp_path: Path) -> None:
+    weights, model = tmp_path / "m.onnx.data", tmp_path / "m.onnx"
+    atomic_write_all([(weights, b"old weights"), (model, b"old model")])
+
+    def failing() -> Iterator[bytes]:
+        yield b"new"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_all([(weights, b"new weights"), (model, failing())])
+    assert weights.read_bytes() == b"old weights" and model.read_bytes() == b"old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]

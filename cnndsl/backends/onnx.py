@@ -33,7 +33,7 @@ import numpy as np
 from cnndsl import ir
 from cnndsl.backends import onnx_wire as wire
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, render_all
-from cnndsl.files import atomic_write
+from cnndsl.files import atomic_write, atomic_write_all
 from cnndsl.symbolic import dim_str
 
 if TYPE_CHECKING:
@@ -751,7 +751,7 @@ def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path, *,
 
     A :class:`~cnndsl.backends.onnx_wire.Model` streams from its weight arrays, with no copy.
     With ``external_data`` (by default: when the model would pass protobuf's 2 GB limit) its
-    weights go to ``PATH.data`` beside it, as ONNX external data, written first.
+    weights go to ``PATH.data`` beside it, as ONNX external data.
     """
     if not isinstance(model, wire.Model):
         if external_data:
@@ -765,8 +765,8 @@ def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path, *,
         return atomic_write(path, wire.chunks(model))
     location = f"{path.name}.data"
     graph, data = wire.external_chunks(model, location)
-    atomic_write(path.with_name(location), data)
-    return atomic_write(path, graph)
+    # Both files are written before either replaces an old one: the pair always matches.
+    return atomic_write_all([(path.with_name(location), data), (path, graph)])[1]
 
 
 def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]) -> int:
