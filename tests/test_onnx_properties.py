@@ -83,6 +83,25 @@ def test_ceil_mode_pooling_has_the_extra_window() -> None:
     assert list(pads) == [0, 0, 1, 1]
 
 
+FOLDED = {
+    "conv": "  conv 8 3x3 -> bn -> relu -> conv 8 3x3 groups=2 bias=true -> bn",
+    "deconv": "  conv 8 3x3 -> deconv 6 3x3 /2 pad 1 output_padding=1 -> bn -> relu",
+    "grouped_deconv": "  conv 8 3x3 -> deconv 6 4x4 /2 pad 1 groups=2 -> bn -> relu"
+                      " -> deconv 4 3x3 groups=2 bias=true -> bn",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOLDED))
+def test_batchnorm_folds_into_every_convolution_kind(case: str) -> None:
+    network = _network(_spec(FOLDED[case]))
+    model = torch_model(network)
+    for opset in (DEFAULT, 13):
+        exported = cnndsl.to_onnx(network, opset=opset, weights=state_arrays(model),
+                                  fold_batchnorm=True)
+        assert "BatchNormalization" not in {node.op_type for node in exported.graph.node}
+        assert_matches(network, check_structure(network, exported), model)
+
+
 # random specs -----------------------------------------------------------------------------------
 
 ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "leakyrelu 0.1", "gelu", "sigmoid")

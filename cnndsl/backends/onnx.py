@@ -282,10 +282,23 @@ def _bind_weights(network: ir.Network, given: Mapping[str, Any],
     return weights
 
 
-def fold_batchnorms(network: ir.Network, weights: dict[str, np.ndarray]) -> dict[str, str]:
-    """Fold each batch norm whose only input is a conv read by nothing else into that conv.
+def _output_channel_scale(conv: ir.Conv | ir.ConvTranspose, scale: np.ndarray,
+                          weight: np.ndarray) -> np.ndarray:
+    """``weight`` with each output channel's slice multiplied by ``scale``."""
+    if isinstance(conv, ir.Conv):  # (out, in / groups, kh, kw)
+        return weight * scale[:, None, None, None]
+    # (in, out / groups, kh, kw): group g's inputs make outputs g * out/groups ...
+    groups, (inputs, per_group, kh, kw) = conv.groups, weight.shape
+    grouped = weight.reshape(groups, inputs // groups, per_group, kh, kw)
+    return (grouped * scale.reshape(groups, 1, per_group, 1, 1)).reshape(weight.shape)
 
-    Rewrites ``weights`` in place (the conv gains a bias) and returns batch norm -> conv names.
+
+def fold_batchnorms(network: ir.Network, weights: dict[str, np.ndarray]) -> dict[str, str]:
+    """Fold each batch norm whose only input is a (transposed) convolution read by nothing else
+    into that convolution.
+
+    Rewrites ``weights`` in place (the convolution gains a bias) and returns batch norm ->
+    convolution names.
     """
     consumers = network.consumers()
     outputs = set(network.outputs.values())
@@ -295,17 +308,18 @@ def fold_batchnorms(network: ir.Network, weights: dict[str, np.ndarray]) -> dict
         if not isinstance(node, ir.BatchNorm) or len(node.inputs) != 1:
             continue
         conv = nodes.get(node.inputs[0])
-        if not isinstance(conv, ir.Conv) or consumers[conv.name] != [node.name]:
+        if not isinstance(conv, ir.Conv | ir.ConvTranspose):
             continue
-        if conv.name in outputs or len(node.shape or ()) != 3:
+        if consumers[conv.name] != [node.name] or conv.name in outputs:
+            continue
+        if len(node.shape or ()) != 3:
             continue
         bn = node.name
         std = np.sqrt(weights[f"{bn}.running_var"] + np.float32(node.eps))
         scale = weights[f"{bn}.weight"] / std
         bias = weights.get(f"{conv.name}.bias", np.zeros(conv.out_channels, np.float32))
-        weights[f"{conv.name}.weight"] = (
-            weights[f"{conv.name}.weight"] * scale[:, None, None, None]
-        ).astype(np.float32)
+        weights[f"{conv.name}.weight"] = _output_channel_scale(
+            conv, scale, weights[f"{conv.name}.weight"]).astype(np.float32)
         weights[f"{conv.name}.bias"] = (
             (bias - weights[f"{bn}.running_mean"]) * scale + weights[f"{bn}.bias"]
         ).astype(np.float32)
