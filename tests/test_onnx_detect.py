@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from cnndsl import cli, ir  # noqa: E402
 from cnndsl.backends.onnx import to_onnx  # noqa: E402
-from cnndsl.backends.onnx_detect import add_detection  # noqa: E402
+from cnndsl.backends.onnx_detect import _strictly_above, add_detection  # noqa: E402
 from cnndsl.compiler import check, load  # noqa: E402
 from cnndsl.detection import decode_yolo, postprocess  # noqa: E402
 
@@ -111,3 +111,21 @@ def test_cli_compile_detect(tmp_path: Path) -> None:
     out = _run(model, np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32))
     assert 0 < len(out["scores"]) <= 14
     assert np.bincount(out["batch_index"]).max() <= 7
+
+
+def test_a_score_exactly_on_the_threshold_is_kept_as_in_numpy() -> None:
+    network = _network()
+    images = np.random.default_rng(5).normal(size=(2, 3, 64, 64)).astype(np.float32)
+    loose = _run(add_detection(to_onnx(network, seed=5), network, score_threshold=0.05,
+                               max_detections=1000), images)
+    edge = float(loose["scores"].min())  # a float32 score that survived NMS
+    model = add_detection(to_onnx(network, seed=5), network, score_threshold=edge,
+                          max_detections=1000, keep_raw=True)
+    out = _run(model, images)
+    assert edge in out["scores"].tolist()
+    expected = _python(network, out, score_threshold=edge, max_detections=1000)
+    assert len(out["scores"]) == sum(len(e.scores) for e in expected)
+    for threshold in (0.25, 0.3, 0.1, 1 / 3, 0.0):
+        above = _strictly_above(threshold)
+        assert above.dtype == np.float32 and above < threshold
+        assert np.nextafter(above, np.float32(1)) >= threshold  # no float32 in between

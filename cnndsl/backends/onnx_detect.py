@@ -15,9 +15,9 @@ The outputs are flat over the batch: ``boxes`` (K, 4) xyxy input pixels, ``score
 ``classes`` (K,) int64 and ``batch_index`` (K,) int64, grouped by image and sorted by
 decreasing score within each. With ``keep_raw`` the heads' raw maps stay outputs too.
 
-One difference from the numpy post-processing remains: ONNX keeps a candidate whose score is
-strictly above ``score_threshold``, numpy keeps ``>=``, which only matters for a score exactly on
-the threshold. Nothing here imports torch.
+A score exactly on ``score_threshold`` is kept, as in the numpy post-processing (ONNX's
+``NonMaxSuppression`` keeps only scores above its threshold, so it gets the float32 just below
+the smallest float32 that passes). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -72,6 +72,14 @@ class _Builder:
         if self.opset >= REDUCE_AXES_INPUT_OPSET:
             return self.op("ReduceSum", [x, self.const([axis], "axes")], hint, keepdims=0)
         return self.op("ReduceSum", [x], hint, axes=[axis], keepdims=0)
+
+
+def _strictly_above(threshold: float) -> np.float32:
+    """The float32 t with ``score > t`` exactly when ``score >= threshold`` for float32 scores."""
+    lowest = np.float32(threshold)  # the smallest float32 score that passes ...
+    if float(lowest) < threshold:
+        lowest = np.nextafter(lowest, np.float32(np.inf))
+    return np.nextafter(lowest, np.float32(-np.inf))  # ... and the float32 just below it
 
 
 def _decode_head(b: _Builder, raw: str, head: ir.DetectHead) -> tuple[str, str]:
@@ -203,7 +211,7 @@ def add_detection(model: wire.Model | onnx.ModelProto, network: ir.Network, *,
     selected = b.op("NonMaxSuppression", [
         boxes, per_class, b.const([max_detections], "max_per_class"),
         b.const([iou_threshold], "iou_threshold", np.float32),
-        b.const([score_threshold], "score_threshold", np.float32),
+        b.const([_strictly_above(score_threshold)], "score_threshold", np.float32),
     ], "nms", center_point_box=0)
     batch = b.op("Squeeze", [b.slice_last(selected, 0, 1, "batch"), b.const([1], "ax")],
                  "batch_ids")
