@@ -5,7 +5,8 @@ infos, one opset import and metadata. Encoding those messages here (protobuf's w
 tags, varints and length-prefixed bytes) lets ``cnndsl compile --to onnx`` run without importing
 onnx, and write every weight array straight from numpy's buffer: building a ``ModelProto`` copies
 each array into a ``TensorProto`` and ``SerializeToString`` copies all of it once more, which for
-ResNet-50's 102 MB cost more time than building the graph, and three times the memory.
+ResNet-50's 102 MB cost more time than building the graph, and three times the memory. The
+weights can also go to a side file (ONNX external data), for models past protobuf's 2 GB.
 
 Fields are written in field-number order and scalar lists unpacked, as onnx.proto (proto2)
 declares them, which is what protobuf's own serializer produces: parsing the bytes with onnx and
