@@ -45,9 +45,9 @@ HARDSWISH_OPSET = 14
 REDUCE_AXES_INPUT_OPSET = 18
 GELU_OPSET = 20
 FLOAT = wire.FLOAT
+PROTOBUF_LIMIT = 2**31 - 1  # protobuf parses no message of 2 GiB or more
 # The IR version that each opset first shipped with (onnx.helper.VERSION_TABLE), so that
 # writing a model needs no onnx import; a newer opset asks onnx.helper.
-PROTOBUF_LIMIT = 2**31 - 1  # protobuf parses no message of 2 GiB or more
 IR_VERSIONS = {11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
                22: 10, 23: 11, 24: 12, 25: 13, 26: 13, 27: 13, 28: 14}
 
@@ -294,8 +294,7 @@ def _output_channel_scale(conv: ir.Conv | ir.ConvTranspose, scale: np.ndarray,
 
 
 def fold_batchnorms(network: ir.Network, weights: dict[str, np.ndarray]) -> dict[str, str]:
-    """Fold each batch norm whose only input is a (transposed) convolution read by nothing else
-    into that convolution.
+    """Fold each batch norm after a (transposed) convolution read by nothing else into it.
 
     Rewrites ``weights`` in place (the convolution gains a bias) and returns batch norm ->
     convolution names.
