@@ -564,11 +564,7 @@ def _lower_channel_pool(g: _Graph, node: ir.ChannelPool) -> None:
         target = g.emit("Concat", [g.const(f"{name}/head", [0, c // k, k]), spatial],
                         f"{name}/shape", f"{name}/shape", span, axis=0)
     grouped = g.emit("Reshape", [x, target], f"{name}/grouped", f"{name}/grouped", span)
-    if g.opset >= REDUCE_AXES_INPUT_OPSET:
-        g.emit("ReduceMax", [grouped, g.const(f"{name}/axes", [2])], name, name, span,
-               keepdims=0)
-    else:
-        g.emit("ReduceMax", [grouped], name, name, span, axes=[2], keepdims=0)
+    _reduce(g, "ReduceMax", grouped, [2], name, span, keepdims=0)
 
 
 def _lower_lrn(g: _Graph, node: ir.LRN) -> None:
@@ -743,24 +739,20 @@ def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = Non
     return as_proto(model)
 
 
-def needs_external_data(model: wire.Model) -> bool:
-    """Whether the model is too big for one protobuf message (2 GB), weights included."""
-    return wire.nbytes(wire.chunks(model)) > PROTOBUF_LIMIT
-
-
 def as_proto(model: wire.Model) -> onnx.ModelProto:
     """Parse a model's bytes into an ``onnx.ModelProto`` (imports onnx)."""
     import onnx
 
-    if needs_external_data(model):
+    data = wire.to_bytes(model)
+    if len(data) > PROTOBUF_LIMIT:
         raise ValueError(f"model {model.graph.name} is larger than protobuf's 2 GB limit; "
                          "write it with write_onnx, which puts the weights beside it")
-    return onnx.load_model_from_string(wire.to_bytes(model))
+    return onnx.load_model_from_string(data)
 
 
 def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path, *,
-               external_data: bool | None = None) -> Path:
-    """Write a model atomically: a temporary file beside the target, then a rename.
+               external_data: bool | None = None) -> list[Path]:
+    """Write a model atomically (temporary files, then renames); returns the files, model first.
 
     A :class:`~cnndsl.backends.onnx_wire.Model` streams from its weight arrays, with no copy.
     With ``external_data`` (by default: when the model would pass protobuf's 2 GB limit) its
@@ -770,16 +762,20 @@ def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path, *,
         if external_data:
             raise ValueError("external data is written for cnndsl's models; for a ModelProto "
                              "use onnx.save_model(..., save_as_external_data=True)")
-        return atomic_write(path, model.SerializeToString())
+        return [atomic_write(path, model.SerializeToString())]
     path = Path(path)
+    embedded = wire.chunks(model)
     if external_data is None:
-        external_data = needs_external_data(model)
+        external_data = wire.nbytes(embedded) > PROTOBUF_LIMIT
     if not external_data:
-        return atomic_write(path, wire.chunks(model))
+        return [atomic_write(path, embedded)]
     location = f"{path.name}.data"
     graph, data = wire.external_chunks(model, location)
-    # Both files are written before either replaces an old one: the pair always matches.
-    return atomic_write_all([(path.with_name(location), data), (path, graph)])[1]
+    # Both files are written before either replaces an old one, and the weights are renamed
+    # first: an old model that has no weights file never sees a half-made pair.
+    weights = path.with_name(location)
+    atomic_write_all([(weights, data), (path, graph)])
+    return [path, weights]
 
 
 def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]) -> int:
@@ -804,13 +800,12 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
     except ValueError as error:
         sys.stderr.write(f"cnndsl compile: {error}\n")
         return 2
-    external = args.external_data or needs_external_data(model)
     try:
-        write_onnx(model, path, external_data=external)
+        files = write_onnx(model, path, external_data=args.external_data or None)
     except OSError as error:
         sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
         return 2
-    written = f"{path} and {path}.data (its weights)" if external else str(path)
+    written = f"{files[0]} and {files[1]} (its weights)" if len(files) > 1 else str(path)
     out.write(f"wrote {written} (network {network.name}, opset {model.opset}, "
               f"{len(model.graph.nodes)} nodes, {network.total_params:,} parameters)\n")
     if detect:
@@ -821,5 +816,5 @@ def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]
 
 
 __all__ = ["LOWERINGS", "as_proto", "build_onnx", "cache_dir", "fold_batchnorms", "max_opset",
-           "needs_external_data", "opset_limits", "parameter_specs", "random_weights",
-           "read_weights", "run_cli", "to_onnx", "write_onnx"]
+           "opset_limits", "parameter_specs", "random_weights", "read_weights", "run_cli",
+           "to_onnx", "write_onnx"]
