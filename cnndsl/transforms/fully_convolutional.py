@@ -22,9 +22,10 @@ from typing import Any
 
 from cnndsl import ir
 from cnndsl import shapes as shape_rules
-from cnndsl.diagnostics import CnnError, Code, Diagnostic
+from cnndsl.analysis import params as param_analysis
+from cnndsl.diagnostics import CnnError, Code
 from cnndsl.files import atomic_write
-from cnndsl.transforms.graph import infer_shapes, rewire
+from cnndsl.transforms.graph import infer_shapes, node_error, rewire
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,8 @@ class FullyConvolutional:
         return iter((self.network, self.conversions))
 
 
-def _fail(node: ir.Node, message: str, note: str = "") -> CnnError:
-    notes = (note,) if note else ()
-    return CnnError([Diagnostic(Code.UNSUPPORTED, node.span, message, "error", notes)])
+def _fail(node: ir.Node, message: str, *notes: str) -> CnnError:
+    return node_error(node, Code.UNSUPPORTED, message, *notes)
 
 
 def _is_identity_adaptive(node: ir.Node) -> bool:
@@ -69,7 +69,7 @@ def fully_convolutional(network: ir.Network, *, keep_adaptive: bool = False
     after the flatten has no convolutional form (a box head) or the flattened map is symbolic.
     """
     result = network.model_copy(deep=True)
-    producers = {node.name: node for node in result.nodes}
+    producers = result.by_name()
     readers = result.consumers()
     alias: dict[str, str] = {}
     dropped: list[str] = []
@@ -101,12 +101,13 @@ def fully_convolutional(network: ir.Network, *, keep_adaptive: bool = False
         nodes.append(node)
         # Shapes of the converted graph so far give the kernel size of the next linear layer.
         try:
-            known[node.name] = shape_rules.infer(node, [known[name] for name in node.inputs])
+            node.shape = shape_rules.infer(node, [known[name] for name in node.inputs])
         except shape_rules.ShapeError as error:
             raise _fail(node, f"{node.name}: {error.message}", *error.notes[:1]) from None
+        known[node.name] = node.shape
     result.nodes = nodes
-    converted = infer_shapes(result)
-    return FullyConvolutional(converted, conversions, dropped)
+    param_analysis.annotate(result)  # the input is unchanged: every other shape stands
+    return FullyConvolutional(result, conversions, dropped)
 
 
 def _as_conv(node: ir.Linear, shape: shape_rules.Shape) -> ir.Conv:

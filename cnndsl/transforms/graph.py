@@ -9,7 +9,8 @@ from cnndsl.analysis import params as param_analysis
 from cnndsl.diagnostics import CnnError, Code, Diagnostic
 
 
-def _error(node: ir.Node, code: Code, message: str, *notes: str) -> CnnError:
+def node_error(node: ir.Node, code: Code, message: str, *notes: str) -> CnnError:
+    """An error positioned at ``node``; empty notes are dropped."""
     return CnnError([Diagnostic(code, node.span, message, "error", tuple(n for n in notes if n))])
 
 
@@ -39,7 +40,8 @@ def infer_shapes(network: ir.Network, input_shape: Sequence[int] | None = None) 
         try:
             node.shape = shapes.infer(node, [known[name] for name in node.inputs])
         except shapes.ShapeError as error:
-            raise _error(node, error.code, f"{node.name}: {error.message}", *error.notes) from None
+            message = f"{node.name}: {error.message}"
+            raise node_error(node, error.code, message, *error.notes) from None
         known[node.name] = node.shape
     param_analysis.annotate(result)
     return result
