@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +178,26 @@ def test_cli_writes_spec_weights_and_onnx(tmp_path: Path) -> None:
     args = ["fcn", str(spec), "--to", "onnx", "--at", "3x36x36", "-o", str(tmp_path / "f.onnx")]
     assert cli.main(args, out) == 0 and (tmp_path / "f.onnx").stat().st_size > 0
     assert cli.main(["fcn", str(spec), "--to", "onnx"], out) == 2  # needs -o
+
+
+def test_cli_onnx_without_weights_needs_no_torch(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from cnndsl.backends.onnx import to_onnx
+
+    spec = tmp_path / "tiny.cnn"
+    spec.write_text(TINY)
+    script = ("import sys\nsys.modules['torch'] = None  # as if torch were not installed\n"
+              "from cnndsl import cli\n"
+              f"sys.exit(cli.main(['fcn', {str(spec)!r}, '--to', 'onnx', '--seed', '3', '-o', "
+              f"{str(tmp_path / 'f.onnx')!r}]))\n")
+    root = Path(__file__).parent.parent
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)},
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    # The ONNX backend's seeded weights, converted: equal to the classifier at its own size.
+    x = np.random.default_rng(0).standard_normal((2, 3, TRAIN, TRAIN), dtype=np.float32)
+    (dense,) = ort.InferenceSession(str(tmp_path / "f.onnx")).run(None, {"image": x})
+    original = ort.InferenceSession(to_onnx(load(spec), seed=3).SerializeToString())
+    (reference,) = original.run(None, {"image": x})
+    np.testing.assert_allclose(dense.reshape(reference.shape), reference, rtol=1e-5, atol=1e-5)

@@ -173,6 +173,10 @@ def _read_weights(path: str) -> dict[str, Any]:
 def _source_weights(network: ir.Network, args: Any) -> dict[str, Any]:
     if args.weights:
         return _read_weights(args.weights)
+    if args.to == "onnx":  # the ONNX backend's own seeded weights: no torch needed
+        from cnndsl.backends.onnx import random_weights
+
+        return random_weights(network, args.seed)
     from cnndsl.backends.torch.runtime import to_torch
 
     state = to_torch(network, seed=args.seed).state_dict()
