@@ -33,13 +33,11 @@ network = cnndsl.load(spec)
 model = cnndsl.to_torch(network).eval()
 shape = network.node(network.inputs[0]).shape
 example = torch.zeros(2, *shape)  # batch 1 would be specialised by torch.export
-batch = {0: "N"}
-kwargs = dict(input_names=list(network.inputs), output_names=list(network.outputs),
-              dynamic_axes={name: batch for name in [*network.inputs, *network.outputs]})
-if dynamo:
-    kwargs = dict(input_names=list(network.inputs), output_names=list(network.outputs),
-                  # forward(*inputs): the dynamic shapes follow that varargs tuple
-                  dynamic_shapes={"inputs": ({0: torch.export.Dim("N", min=1, max=1024)},)})
+kwargs = dict(input_names=list(network.inputs), output_names=list(network.outputs))
+if dynamo:  # forward(*inputs): the dynamic shapes follow that varargs tuple
+    kwargs["dynamic_shapes"] = {"inputs": ({0: torch.export.Dim("N", min=1, max=1024)},)}
+else:
+    kwargs["dynamic_axes"] = {name: {0: "N"} for name in [*network.inputs, *network.outputs]}
 with torch.no_grad():
     torch.onnx.export(model, (example,), target, dynamo=dynamo, **kwargs)
 """
