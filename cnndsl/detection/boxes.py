@@ -202,6 +202,14 @@ class YoloOutput(NamedTuple):
         return self.objectness[..., None] * self.class_probs
 
 
+def _decode_flat(flat: np.ndarray, grid_hw: tuple[int, int], anc: np.ndarray,
+                 stride: float) -> np.ndarray:
+    cells, anchor_idx = yolo_grid(grid_hw, anc.shape[0])
+    centre = (sigmoid(flat[..., 0:2]) + cells) * stride
+    size = anc[anchor_idx] * np.exp(flat[..., 2:4])
+    return np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+
+
 def decode_yolo(raw: Any, anchors: Any, stride: float, num_classes: int) -> YoloOutput:
     """Decode a YOLOv3 head output (N, A*(5+C), H, W) into boxes, objectness and class probs.
 
@@ -211,11 +219,16 @@ def decode_yolo(raw: Any, anchors: Any, stride: float, num_classes: int) -> Yolo
     anc = _anchors(anchors)
     arr = to_numpy(raw)
     flat = yolo_flatten(arr, anc.shape[0], num_classes)
-    cells, anchor_idx = yolo_grid((arr.shape[2], arr.shape[3]), anc.shape[0])
-    centre = (sigmoid(flat[..., 0:2]) + cells) * stride
-    size = anc[anchor_idx] * np.exp(flat[..., 2:4])
-    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+    boxes = _decode_flat(flat, (arr.shape[2], arr.shape[3]), anc, stride)
     return YoloOutput(boxes, sigmoid(flat[..., 4]), sigmoid(flat[..., 5:]))
+
+
+def decode_yolo_boxes(raw: Any, anchors: Any, stride: float, num_classes: int) -> np.ndarray:
+    """The boxes of :func:`decode_yolo` alone, (N, H*W*A, 4) xyxy input pixels."""
+    anc = _anchors(anchors)
+    arr = to_numpy(raw)
+    flat = yolo_flatten(arr, anc.shape[0], num_classes)
+    return _decode_flat(flat, (arr.shape[2], arr.shape[3]), anc, stride)
 
 
 def encode_yolo(

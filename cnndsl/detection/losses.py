@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from .boxes import YoloTargets, _anchors, box_iou, decode_yolo, yolo_grid
+from .boxes import YoloTargets, _anchors, box_iou, decode_yolo_boxes, yolo_grid
 
 if TYPE_CHECKING:
     import torch
@@ -196,13 +196,13 @@ def yolo_loss(
         centre = (pred_xy + _like(cells, flat)) * stride
         size = _like(anc[anchor_idx], flat) * torch.exp(pred_wh)
         pred_boxes = torch.cat([centre - size / 2, centre + size / 2], dim=-1)
-        box = iou_loss(pred_boxes, targets.boxes, positive, "iou" if box_loss == "iou" else "giou")
+        box = iou_loss(pred_boxes, targets.boxes, positive, box_loss)
     else:
         raise ValueError(f"unknown box loss {box_loss!r}")
 
     counted = np.ones(targets.mask.shape, dtype=bool)
     if ignore_iou_threshold is not None:
-        decoded = decode_yolo(raw.detach().cpu().numpy(), anc, stride, num_classes).boxes
+        decoded = decode_yolo_boxes(raw.detach().cpu().numpy(), anc, stride, num_classes)
         for i, gt in enumerate(targets.gt_boxes):
             if len(gt):
                 overlap = box_iou(decoded[i], gt).max(axis=1) > ignore_iou_threshold
