@@ -91,9 +91,9 @@ def voc_map(
     continuous coordinates (no VOC-devkit "+1" pixel convention).
     """
     gts, _, cat_ids = _parse_ground_truths(ground_truths)
-    gt_by_key: dict[tuple[Any, Any], list[Record]] = defaultdict(list)
+    gt_by_cat: dict[Any, dict[Any, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for g in gts:
-        gt_by_key[g["image_id"], g["category_id"]].append(g)
+        gt_by_cat[g["category_id"]][g["image_id"]].append(g)
     dt_by_cat: dict[Any, list[Record]] = defaultdict(list)
     for d in detections:
         dt_by_cat[d["category_id"]].append(d)
@@ -104,9 +104,7 @@ def voc_map(
         difficult: dict[Any, np.ndarray] = {}
         taken: dict[Any, np.ndarray] = {}
         num_pos = 0
-        for (img, c), anns in gt_by_key.items():
-            if c != cat:
-                continue
+        for img, anns in gt_by_cat[cat].items():
             boxes[img] = convert_boxes([a["bbox"] for a in anns], "xywh", "xyxy")
             difficult[img] = np.array(
                 [bool(a.get("difficult", 0) or a.get("iscrowd", 0)) for a in anns]
@@ -294,12 +292,12 @@ def _accumulate(
     recall = -np.ones((n_thr, n_area, len(max_dets)))
     if not evals:
         return precision, recall
+    num_gts = [int(sum(e.num_gt[a] for e in evals)) for a in range(n_area)]
     for m, max_det in enumerate(max_dets):
         scores = np.concatenate([e.scores[:max_det] for e in evals])
         # Ties across images keep image order, like pycocotools' mergesort.
         order = np.argsort(-scores, kind="stable")
-        for a in range(n_area):
-            num_gt = int(sum(e.num_gt[a] for e in evals))
+        for a, num_gt in enumerate(num_gts):
             if num_gt == 0:
                 continue
             matched = np.concatenate([e.matched[a][:, :max_det] for e in evals], axis=1)[:, order]
