@@ -66,6 +66,38 @@ def test_generated_module_matches_the_live_module(path: Path) -> None:
         assert equal(live(*inputs), generated(*inputs))
 
 
+HELPERS_SPEC = """network helpers {
+  input image: 3 x 15 x 16
+  conv 8 4x4 /2 pad same -> relu -> channel_maxpool 2
+}
+"""
+
+
+def test_helper_modules_are_copied_into_the_file_when_used() -> None:
+    network = cnndsl.load(HELPERS_SPEC)
+    source = emit(network)
+    assert "class PaddedConv2d(nn.Conv2d):" in source
+    assert "class ChannelMaxPool(nn.Module):" in source
+    live = SpecModule(network).eval()
+    generated = load_source(source)().eval()
+    generated.load_state_dict(live.state_dict())
+    x = torch.randn(2, 3, 15, 16)
+    with torch.no_grad():
+        assert torch.equal(live(x), generated(x))
+
+
+def test_emitting_a_network_without_helpers_does_not_import_torch(tmp_path: Path) -> None:
+    script = ("import sys\nfrom cnndsl.cli import main\n"
+              f"assert main(['compile', {str(ROOT / 'specs' / 'resnet18.cnn')!r}, '--to', "
+              f"'torch', '-o', {str(tmp_path / 'r.py')!r}]) == 0\n"
+              "assert 'torch' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "class PaddedConv2d" not in (tmp_path / "r.py").read_text()
+
+
 @pytest.mark.parametrize("name", ["resnet18", "googlenet"])
 def test_golden_source(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the header names the spec by its relative path

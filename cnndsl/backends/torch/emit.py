@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cnndsl import ir
-from cnndsl.backends.torch.ops import FUNCTIONS, REQUIRED, Call, Context, module_call
+from cnndsl.backends.torch.ops import (
+    FUNCTIONS,
+    HELPER_CLASSES,
+    REQUIRED,
+    Call,
+    Context,
+    module_call,
+)
 from cnndsl.files import atomic_write
 
 WIDTH = 100
@@ -283,7 +290,7 @@ class Emitter:
                 self.classes[instance.path] = generated
 
     def _unique(self, name: str) -> str:
-        taken = {c.name for c in self.class_order} | {"PaddedConv2d", "ChannelMaxPool"}
+        taken = {c.name for c in self.class_order} | HELPER_CLASSES
         candidate, number = name, 2
         while candidate in taken:
             candidate, number = f"{name}{number}", number + 1
@@ -518,8 +525,7 @@ class ClassWriter:
                 args.append(self._value_of(param.name, instance.path))
             else:
                 value = self._value_of(param.name, instance.path)
-                default = REQUIRED if param.default is REQUIRED else param.default
-                kwargs.append((param.name, value, default))
+                kwargs.append((param.name, value, param.default))
         return Call(self.name, tuple(args), tuple(kwargs))
 
 
@@ -751,9 +757,8 @@ class ForwardWriter:
 
 
 def _is_leaf(member: Member) -> bool:
-    return isinstance(member.expr, Call) and member.expr.func not in ("nn.Sequential",) and (
-        not member.expr.func[:1].isupper() or member.expr.func in ("PaddedConv2d",
-                                                                   "ChannelMaxPool"))
+    return isinstance(member.expr, Call) and member.expr.func != "nn.Sequential" and (
+        member.expr.func.startswith("nn.") or member.expr.func in HELPER_CLASSES)
 
 
 def _operation(op: str, arguments: list[str]) -> str:
@@ -799,18 +804,16 @@ def emit(network: ir.Network) -> str:
     """Standalone PyTorch source for ``network`` (imports only torch)."""
     emitter = Emitter(network)
     emitter.build_classes()
-    root = Body("", network.inputs[0] if network.inputs else "", "", [])
-    root = emitter.body("", root.input, next(iter(network.outputs.values()), ""))
-    root.input = network.inputs[0] if network.inputs else ""
+    root = emitter.body("", network.inputs[0] if network.inputs else "",
+                        next(iter(network.outputs.values()), ""))
     parameters = [_identifier(name) for name in network.inputs]
     network_class = _class_name(network.name)
-    while network_class in {c.name for c in emitter.class_order} | {"PaddedConv2d",
-                                                                    "ChannelMaxPool"}:
+    while network_class in {c.name for c in emitter.class_order} | HELPER_CLASSES:
         network_class += "Net"
     init = ["        super().__init__()"]
     for member in root.members:
         if member.expr is not None:
-            text = emitter_render(emitter, member.expr)
+            text = _render_literal(member.expr)
             init.extend(_assign(_attribute("self", member.segment), text, 8))
     init.extend(_init_lines(network))
     forward = ForwardWriter(root, parameters, protected=set(parameters) - {"x"}, flags=set(),
@@ -818,9 +821,11 @@ def emit(network: ir.Network) -> str:
     doc = (f'    """Network ``{network.name}``: {network.total_params:,} parameters."""')
     network_lines = [f"class {network_class}(nn.Module):", doc, "",
                      "    def __init__(self) -> None:", *init, "", *forward]
-    from cnndsl.backends.torch import modules
+    sections = []
+    if emitter.helpers:  # importing the helpers' module imports torch: only when they are used
+        from cnndsl.backends.torch import modules
 
-    sections = [inspect.getsource(modules.HELPERS[h]).rstrip() for h in sorted(emitter.helpers)]
+        sections = [inspect.getsource(modules.HELPERS[h]).rstrip() for h in sorted(emitter.helpers)]
     sections.extend("\n".join(c.lines) for c in emitter.class_order)
     sections.append("\n".join(network_lines))
     code = "\n\n\n".join(sections) + "\n"
@@ -829,14 +834,14 @@ def emit(network: ir.Network) -> str:
     return "\n".join(preamble) + "\n\n\n" + code
 
 
-def emitter_render(emitter: Emitter, expr: Any) -> Any:
+def _render_literal(expr: Any) -> Any:
     """Render a network-level expression (every value literal)."""
     if isinstance(expr, Call):
-        args = [emitter_render(emitter, a) for a in expr.args]
-        args += [_prefix(f"{k}=", emitter_render(emitter, v)) for k, v in expr.shown_kwargs()]
+        args = [_render_literal(a) for a in expr.args]
+        args += [_prefix(f"{k}=", _render_literal(v)) for k, v in expr.shown_kwargs()]
         return _pack(expr.func, args)
     if isinstance(expr, DictExpr):
-        items = [_prefix(f'"{k}": ', emitter_render(emitter, v)) for k, v in expr.items]
+        items = [_prefix(f'"{k}": ', _render_literal(v)) for k, v in expr.items]
         return _pack("", items, "{", "}")
     return _literal(expr)
 

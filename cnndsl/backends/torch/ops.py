@@ -16,6 +16,9 @@ from typing import Any
 from cnndsl import ir
 
 REQUIRED = object()  # the default of a keyword argument that is always written
+# cnndsl's own modules (backends/torch/modules.py) that some calls name; the emitter copies
+# their source into the file it writes.
+HELPER_CLASSES = frozenset({"PaddedConv2d", "ChannelMaxPool"})
 
 
 @dataclass(frozen=True)
