@@ -82,11 +82,9 @@ def _prepare(module: Any, inputs: tuple[Any, ...], dtype: str, device: str) -> t
     import torch
 
     module.to(device)
+    cast = getattr(torch, _TORCH_DTYPES[dtype]) if dtype in _TORCH_DTYPES else torch.float32
     if dtype in _TORCH_DTYPES:
-        module.to(getattr(torch, _TORCH_DTYPES[dtype]))
-        cast = getattr(torch, _TORCH_DTYPES[dtype])
-    else:
-        cast = torch.float32
+        module.to(cast)
     return tuple(t.to(device=device, dtype=cast) for t in inputs)
 
 
@@ -114,13 +112,8 @@ def measure_inference(module: Any, *inputs: Any, dtype: str = "fp32",
     tracker.track_external(module, *inputs)
     cuda = _cuda_reset(device)
     with torch.no_grad(), tracker, _autocast(dtype, device):
-        del_result(module(*inputs))
+        module(*inputs)  # the result is dropped as soon as the call returns
     return Measurement(_peak(tracker, torch.device(device)), 0, _cuda_peak(cuda))
-
-
-def del_result(result: Any) -> None:
-    """Drop a result (kept as a function so that the reference dies at the call's end)."""
-    del result
 
 
 def _step(module: Any, optimizer: Any, inputs: tuple[Any, ...], dtype: str, device: str) -> None:

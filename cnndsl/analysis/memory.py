@@ -12,7 +12,8 @@ Inference (``kind="inference"``, ``model.eval()`` under ``torch.no_grad()``)
     nodes in order: each output is allocated while its inputs are still alive (the operator
     reads them), and a tensor is freed after its last reader. Views (``flatten``) and markers
     (``identity``, ``box_head``, ``detect_head``, dropout at inference) share their input's
-    storage. The cnndsl PyTorch backend runs no operator in place, so none is modelled.
+    storage, and so does an activation that the PyTorch backend runs in place
+    (``in_place_nodes`` asks the backend's own table).
 
 Training (``kind="training"``): one steady-state step -- forward, ``sum`` of the outputs as the
 loss, backward, optimizer step -- after a first step has created the optimizer state and with

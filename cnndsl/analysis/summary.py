@@ -186,12 +186,13 @@ def summary(spec: ir.Network | str | Path, *, batch: int = 1, dtype: str = "fp32
             memory.largest_batch(network, "inference", limit, dtype, optimizer, device),
             memory.largest_batch(network, "training", limit, dtype, optimizer, device),
         )
-    macs = flops.total_macs(network, batch)
+    layers = _layers(network, batch, dtype)
+    macs = sum(row.macs for row in layers)
     return Summary(
         network=network.name,
         inputs={name: ir.shape_str(network.node(name).shape) for name in network.inputs},
         batch=batch, dtype=dtype, optimizer=optimizer,
-        layers=_layers(network, batch, dtype),
+        layers=layers,
         params=network.total_params, trainable_params=network.trainable_params,
         buffers=param_analysis.total_buffers(network),
         macs=macs, flops=2 * macs,
