@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cnndsl.detection import box_iou, convert_boxes
+
 CLASSES = ("rectangle", "ellipse", "triangle")
 
 
@@ -32,21 +34,6 @@ class Sample:
     """(M, 4) float64 xyxy pixels, tight around each drawn shape."""
     classes: np.ndarray
     """(M,) int64 index into ``CLASSES``."""
-
-
-def _overlap(box: np.ndarray, others: Sequence[np.ndarray]) -> float:
-    """Largest IoU of ``box`` with any of ``others`` (0 if none)."""
-    best = 0.0
-    for other in others:
-        w = min(box[2], other[2]) - max(box[0], other[0])
-        h = min(box[3], other[3]) - max(box[1], other[1])
-        if w <= 0 or h <= 0:
-            continue
-        inter = w * h
-        union = ((box[2] - box[0]) * (box[3] - box[1])
-                 + (other[2] - other[0]) * (other[3] - other[1]) - inter)
-        best = max(best, inter / union)
-    return best
 
 
 class ShapesDataset:
@@ -93,7 +80,7 @@ class ShapesDataset:
             x1 = rng.integers(0, self.size - w + 1)
             y1 = rng.integers(0, self.size - h + 1)
             box = np.array([x1, y1, x1 + w, y1 + h], dtype=np.float64)
-            if _overlap(box, placed) <= self.max_overlap:
+            if not placed or box_iou(box, np.array(placed)).max() <= self.max_overlap:
                 return box
         return None
 
@@ -149,21 +136,15 @@ class ShapesDataset:
                 [s.classes for s in samples])
 
 
-def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
-    """(M, 4) xyxy -> cxcywh."""
-    x1, y1, x2, y2 = boxes.T
-    return np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], axis=-1)
-
-
 def to_coco(boxes: Sequence[np.ndarray], classes: Sequence[np.ndarray],
             first_id: int = 0) -> list[dict]:
     """Ground truths as COCO records (``bbox`` is [x, y, w, h]); image ids count from first_id."""
     records = []
     for offset, (image_boxes, image_classes) in enumerate(zip(boxes, classes, strict=True)):
-        for box, cls in zip(image_boxes, image_classes, strict=True):
-            x1, y1, x2, y2 = (float(v) for v in box)
+        xywh = convert_boxes(np.asarray(image_boxes).reshape(-1, 4), "xyxy", "xywh")
+        for box, cls in zip(xywh.tolist(), image_classes, strict=True):
             records.append({"image_id": first_id + offset, "category_id": int(cls),
-                            "bbox": [x1, y1, x2 - x1, y2 - y1]})
+                            "bbox": box})
     return records
 
 

@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shapes_dataset import CLASSES, ShapesDataset, to_coco, xyxy_to_cxcywh
+from shapes_dataset import CLASSES, ShapesDataset, to_coco
 
 import cnndsl
 from cnndsl import ir
@@ -42,6 +42,7 @@ from cnndsl.detection import (
     anchor_shape_iou,
     build_yolo_targets,
     coco_map,
+    convert_boxes,
     decode_yolo,
     detections_to_coco,
     postprocess,
@@ -119,7 +120,7 @@ def head_targets(network: ir.Network, boxes: list[np.ndarray], classes: list[np.
         grid = (int(head.shape[1]), int(head.shape[2]))
         mine_boxes, mine_classes = [], []
         for image_boxes, image_classes in zip(boxes, classes, strict=True):
-            cxcywh = xyxy_to_cxcywh(image_boxes.reshape(-1, 4))
+            cxcywh = convert_boxes(image_boxes.reshape(-1, 4), "xyxy", "cxcywh")
             best = np.argmax(anchor_shape_iou(cxcywh[:, 2:], all_anchors), axis=1)
             keep = (owner[best] == index) | every_head
             mine_boxes.append(cxcywh[keep])

@@ -236,16 +236,17 @@ def run_cli(network: ir.Network, args: Any, out: Any, sources: dict[str, str]) -
             else:
                 out.write(text)
             return 0
-        state = convert_state_dict(_source_weights(network, args), converted.conversions)
+        source = _source_weights(network, args)
         if args.to == "onnx":
             from cnndsl.backends.onnx import build_onnx, write_onnx
 
+            state = convert_state_dict(source, converted.conversions)
             write_onnx(build_onnx(deployed, weights=state, opset=args.opset), args.output)
         else:
             printed = check(print_spec(deployed, expects=False)).network
             assert printed is not None
             rename = printed_names(deployed, printed)
-            _write_state(convert_state_dict(state, {}, rename), args.output)
+            _write_state(convert_state_dict(source, converted.conversions, rename), args.output)
     except CnnError as error:
         sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
         return 1
