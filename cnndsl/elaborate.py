@@ -1019,10 +1019,12 @@ def _mentions(body: ast.Body, name: str) -> bool:
 def _integer_ratio(before: Dim, after: Dim) -> int | None:
     """The stride s with ceil(before / s) == after, where one exists."""
     if isinstance(before, int) and isinstance(after, int):
-        for s in range(2, before + 1):
-            if -(-before // s) == after:
-                return s
-        return None
+        if after < 1:
+            return None
+        # ceil(before / s) falls as s grows: the first s that reaches `after` is the only one
+        # that can equal it (a loop over s took minutes for a billion-pixel side).
+        stride = max(2, -(-before // after))
+        return stride if stride <= before and -(-before // stride) == after else None
     for s in range(2, 65):
         if simplify(Poly.floordiv(before + (s - 1), s) if isinstance(before, Poly) else 0) == after:
             return s

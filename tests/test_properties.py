@@ -217,3 +217,18 @@ def test_character_edits_give_diagnostics_not_tracebacks(text: str) -> None:
 @given(st.text(min_size=0, max_size=200))
 def test_arbitrary_text_gives_diagnostics_not_tracebacks(text: str) -> None:
     _assert_clean(text)
+
+
+def test_residual_projection_stride_is_the_smallest_that_fits() -> None:
+    from cnndsl.elaborate import _integer_ratio
+
+    def brute_force(before: int, after: int) -> int | None:
+        return next((s for s in range(2, before + 1) if -(-before // s) == after), None)
+
+    for before in range(0, 200):
+        for after in range(-1, 200):
+            assert _integer_ratio(before, after) == brute_force(before, after), (before, after)
+    # a billion-pixel side is answered at once (a loop over strides took minutes)
+    network = compiler.load("network n {\n  input x: 3 x 1000000000 x 1000000000\n"
+                          "  residual { gap }\n}\n")
+    assert network.output_shapes() == {"output": (3, 1, 1)}
