@@ -351,9 +351,16 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
     except UnexpectedInput as error:
         raise CnnError([_syntax_error(file, error, text)]) from None
     except (RecursionError, VisitError) as error:
-        # The transformer wraps errors of its callbacks; only running out of stack reaches here.
-        if isinstance(error, VisitError) and not isinstance(error.orig_exc, RecursionError):
-            raise
-        message = "the spec is nested too deeply"
-        raise CnnError([Diagnostic(Code.LIMIT, Span(file=file), message)]) from None
+        # The transformer wraps errors of its callbacks: running out of stack, or int() refusing
+        # a literal of thousands of digits (Python's limit on string-to-int conversion).
+        cause = error.orig_exc if isinstance(error, VisitError) else error
+        if isinstance(cause, RecursionError):
+            message = "the spec is nested too deeply"
+            raise CnnError([Diagnostic(Code.LIMIT, Span(file=file), message)]) from None
+        if isinstance(cause, ValueError) and isinstance(error, VisitError):
+            meta = getattr(error.obj, "meta", None)
+            span = _span(file, meta) if meta is not None else Span(file=file)
+            message = "integer overflow: the value is too large"
+            raise CnnError([Diagnostic(Code.LIMIT, span, message)]) from None
+        raise
     return ast.Module(file, items)
