@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from cnndsl import ir
 from cnndsl.compiler import CheckResult, check, parse_input_sizes
 from cnndsl.diagnostics import Code, render_all
+from cnndsl.syntax.parser import MAX_SOURCE_BYTES
 from cnndsl.tables import format_table, kind_label
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
@@ -51,7 +52,9 @@ def _check_one(path: str, args: argparse.Namespace) -> CheckResult:
         network=args.network, input=args.input, params=_parse_set(args.set)
     )
     if path == "-":
-        return check(sys.stdin.read(), file="<stdin>", **options)
+        # Read no further than the size limit; parse() reports a longer text.
+        data = sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1)
+        return check(data.decode("utf-8", "surrogateescape"), file="<stdin>", **options)
     return check(Path(path), **options)
 
 

@@ -12,6 +12,7 @@ from cnndsl.analysis import params as param_analysis
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.elaborate import elaborate
 from cnndsl.expectations import check_expects
+from cnndsl.syntax.parser import SourceError, read_source
 
 
 @dataclass
@@ -56,13 +57,13 @@ def _read(source: str | Path) -> tuple[str, str]:
     if isinstance(source, Path) or (
         isinstance(source, str) and "\n" not in source and source.endswith(".cnn")
     ):
-        path = Path(source)
         try:
-            return path.read_text(encoding="utf-8-sig"), str(source)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            return read_source(Path(source)), str(source)
+        except SourceError as error:
+            message = error.reason if error.code is Code.LIMIT else \
+                f"cannot read {source}: {error.reason}"
             span = Span(file=str(source))
-            raise CnnError([Diagnostic(Code.IO, span, f"cannot read {source}: {reason}")]) from None
+            raise CnnError([Diagnostic(error.code, span, message)]) from None
     return str(source), "<string>"
 
 

@@ -21,7 +21,7 @@ from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, did_y
 from cnndsl.layers import ArgumentError, ScaleLiteral, SizeLiteral, Word
 from cnndsl.symbolic import Dim, Poly, simplify
 from cnndsl.syntax import ast
-from cnndsl.syntax.parser import parse
+from cnndsl.syntax.parser import SourceError, parse, read_source
 
 MAX_NODES = 250_000
 MAX_BLOCK_DEPTH = 64
@@ -146,10 +146,9 @@ def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporte
     if name in definitions.sources:
         return  # already loaded through another import
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        reporter.error(Code.IO, item.span, f"cannot import '{item.path}': {reason}")
+        text = read_source(path)
+    except SourceError as error:
+        reporter.error(error.code, item.span, f"cannot import '{item.path}': {error.reason}")
         return
     _load_file(text, name, definitions, reporter, stack, main=False)
 

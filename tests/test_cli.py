@@ -183,3 +183,20 @@ def test_console_entry_point_runs_as_a_module() -> None:
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "params 25,557,032" in done.stdout
+
+
+def test_an_endless_file_is_refused_at_the_size_limit(tmp_path: Path) -> None:
+    # /dev/zero never ends: the reader stops at the limit instead of filling memory
+    code, out = run("check", "/dev/zero")
+    assert code == EXIT_SPEC
+    assert "/dev/zero:1:1: error: file is larger than 8 MiB [resource-limit]" in out
+    spec = tmp_path / "imports.cnn"
+    spec.write_text('import "/dev/zero"\nnetwork n {\n  input x: 3 x 8 x 8\n}\n')
+    code, out = run("check", str(spec))
+    assert code == EXIT_SPEC
+    assert f"{spec}:1:1: error: cannot import '/dev/zero': file is larger than 8 MiB" in out
+    done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "-"],
+                          input=b"\0" * (9 * 1024 * 1024), capture_output=True, timeout=60,
+                          check=False)
+    assert done.returncode == EXIT_SPEC
+    assert b"<stdin>:1:1: error: file is larger than 8 MiB" in done.stdout + done.stderr

@@ -337,12 +337,38 @@ def _check_nesting(text: str, file: str) -> None:
             depth = max(depth - 1, 0)
 
 
+class SourceError(Exception):
+    """Why a spec file cannot be read: an IO or LIMIT code and the reason, for a message."""
+
+    def __init__(self, code: Code, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _too_large() -> str:
+    return f"file is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB"
+
+
+def read_source(path: Path) -> str:
+    """A spec file's text, read no further than the size limit (``/dev/zero`` is refused)."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_SOURCE_BYTES + 1)
+    except OSError as error:
+        raise SourceError(Code.IO, error.strerror or str(error)) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceError(Code.LIMIT, _too_large())
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceError(Code.IO, "not UTF-8 text") from None
+
+
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse one file's text; a syntax error raises CnnError with a positioned diagnostic."""
     if len(text.encode("utf-8", "replace")) > MAX_SOURCE_BYTES:
-        span = Span(file=file)
-        limit = f"{MAX_SOURCE_BYTES // (1024 * 1024)} MiB"
-        raise CnnError([Diagnostic(Code.LIMIT, span, f"file is larger than {limit}")])
+        raise CnnError([Diagnostic(Code.LIMIT, Span(file=file), _too_large())])
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     _check_nesting(text, file)
     try:
