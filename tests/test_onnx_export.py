@@ -387,3 +387,14 @@ def test_symbolic_sizes_become_dimension_parameters() -> None:
     with pytest.raises(CnnError, match="fixed input size"):
         cnndsl.to_onnx(cnndsl.load(
             "network ad {\n  input image: 3 x H x W\n  adaptive_avgpool 3x3\n}\n"))
+
+
+def test_weights_too_large_to_allocate_are_a_positioned_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "huge.cnn"
+    spec.write_text("network huge {\n  input image: 3 x 8 x 8\n  conv 100000000000000000 3x3\n}\n")
+    code = main(["compile", str(spec), "--to", "onnx", "-o", str(tmp_path / "huge.onnx")])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert f"{spec}:3:3: error: cannot allocate conv1.weight" in error
+    assert "[resource-limit]" in error and not (tmp_path / "huge.onnx").exists()

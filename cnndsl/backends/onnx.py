@@ -231,8 +231,20 @@ def random_weights(network: ir.Network, seed: int = 0) -> dict[str, np.ndarray]:
     """
     specs = parameter_specs(network)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        values = list(pool.map(_initial_value, specs, [seed] * len(specs)))
-    return {spec.key: array for spec, array in zip(specs, values, strict=True)}
+        futures = [pool.submit(_initial_value, spec, seed) for spec in specs]
+        weights: dict[str, np.ndarray] = {}
+        for spec, future in zip(specs, futures, strict=True):
+            try:
+                weights[spec.key] = future.result()
+            except (MemoryError, ValueError):  # numpy: "array is too big" or out of memory
+                for pending in futures:
+                    pending.cancel()
+                node = network.node(spec.key.rsplit(".", 1)[0])
+                size = math.prod(spec.shape) * 4 / 1e9
+                message = (f"cannot allocate {spec.key}: {' x '.join(map(str, spec.shape))} "
+                           f"floats ({size:,.1f} GB)")
+                raise CnnError([Diagnostic(Code.LIMIT, node.span, message)]) from None
+    return weights
 
 
 def read_weights(path: str | Path) -> dict[str, np.ndarray]:
