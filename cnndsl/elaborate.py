@@ -640,18 +640,17 @@ class Elaborator:
         return self.image  # kept as it is set: scanning the nodes per layer was quadratic
 
     def _bind_layer_args(self, layer: layers.Layer, call: ast.Call, env: dict[str, Any]) -> dict:
-        aliases = {"pad": "padding", "slope": "slope", "filters": "filters"}
-        values: dict[str, Any] = {}
-        spans: dict[str, Span] = {}
+        aliases = {"pad": "padding"}
+        given: dict[str, tuple[Any, ast.Arg]] = {}
+        flagged: dict[str, Any] = {}  # set by a flag word (`bilinear`): already a final value
         positional = list(layer.positional)
         for arg in call.args:
             value = self.evaluate(arg.value, env)
-            if arg.name is None:
-                if isinstance(value, Word) and value in layer.flags and value not in env:
-                    target, flag_value = layer.flags[value]
-                    values[target] = flag_value
-                    spans[target] = arg.span
-                    continue
+            is_flag = (arg.name is None and isinstance(value, Word) and value in layer.flags
+                       and value not in env)
+            if is_flag:
+                target, value = layer.flags[value]
+            elif arg.name is None:
                 if not positional:
                     raise self.fail(Code.TOO_MANY_ARGUMENTS, arg.span,
                                     f"'{layer.word}' takes {len(layer.positional)} positional "
@@ -666,31 +665,32 @@ class Elaborator:
                                     did_you_mean(arg.name, layer.params) or self._usage(layer))
                 if target in positional:
                     positional.remove(target)
-            if target in values:
+            if target in given or target in flagged:
                 raise self.fail(Code.DUPLICATE_NAME, arg.span,
                                 f"'{target}' is given twice to '{layer.word}'")
-            values[target] = (value, arg)
+            if is_flag:
+                flagged[target] = value
+            else:
+                given[target] = (value, arg)
         bound: dict[str, Any] = {}
         for name, param in layer.params.items():
-            if name not in values:
+            if name in flagged:
+                bound[name] = flagged[name]
+            elif name not in given:
                 if param.default is layers.REQUIRED:
                     raise self.fail(Code.MISSING_ARGUMENT, call.span,
                                     f"'{layer.word}' needs '{name}'", self._usage(layer))
                 bound[name] = param.default
-                continue
-            entry = values[name]
-            if not isinstance(entry, tuple) or len(entry) != 2 or not isinstance(entry[1], ast.Arg):
-                bound[name] = entry  # a flag, already a final value
-                continue
-            value, arg = entry
-            try:
-                bound[name] = param.coerce(value)
-            except ArgumentError as error:
-                code = {"undefined": Code.UNDEFINED_NAME, "value": Code.BAD_VALUE}.get(
-                    error.code, Code.ARGUMENT_TYPE)
-                note = did_you_mean(value, env) if isinstance(value, Word) else ""
-                raise self.fail(code, arg.value.span, f"{layer.word} {name}: {error.message}",
-                                note) from None
+            else:
+                value, arg = given[name]
+                try:
+                    bound[name] = param.coerce(value)
+                except ArgumentError as error:
+                    code = {"undefined": Code.UNDEFINED_NAME, "value": Code.BAD_VALUE}.get(
+                        error.code, Code.ARGUMENT_TYPE)
+                    note = did_you_mean(value, env) if isinstance(value, Word) else ""
+                    raise self.fail(code, arg.value.span, f"{layer.word} {name}: {error.message}",
+                                    note) from None
         return bound
 
     def _usage(self, layer: layers.Layer) -> str:
