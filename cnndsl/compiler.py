@@ -87,7 +87,7 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
             text, name, network=network, sizes=bound, arguments=params, input_override=override
         )
     except CnnError as error:
-        return CheckResult(name, None, error.diagnostics, {name: text})
+        return CheckResult(name, None, error.diagnostics, {name: text, **error.sources})
     param_analysis.annotate(result)
     reporter = Reporter(list(warnings))
     result.expects = check_expects(result, expects, reporter, bound)
@@ -111,7 +111,5 @@ def load(source: str | Path, **options: Any) -> ir.Network:
     """The checked IR of a spec; raises CnnError listing every error."""
     result = check(source, **options)
     if not result.ok or result.network is None:
-        error = CnnError(result.diagnostics)
-        error.sources = result.sources  # type: ignore[attr-defined]
-        raise error
+        raise CnnError(result.diagnostics, result.sources)
     return result.network

@@ -98,8 +98,10 @@ class Diagnostic:
 class CnnError(Exception):
     """Raised when a phase ends with errors; carries every diagnostic of that phase."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic]):
+    def __init__(self, diagnostics: Sequence[Diagnostic],
+                 sources: dict[str, str] | None = None):
         self.diagnostics = list(diagnostics)
+        self.sources = dict(sources or {})  # file -> text, so that imported lines can be shown
         super().__init__("\n".join(f"{d.span}: {d.message} [{d.code.slug}]" for d in diagnostics))
 
 

@@ -1061,6 +1061,18 @@ def _elaborate(text: str, file: str = "<string>", *, network: str | None = None,
                ) -> tuple[ir.Network, list[Diagnostic], list[ast.Expect], dict[str, str]]:
     reporter = Reporter()
     definitions = load_definitions(text, file, reporter)
+    try:
+        return _elaborate_network(definitions, reporter, file, network, sizes, arguments,
+                                  input_override)
+    except CnnError as error:
+        error.sources = {**definitions.sources, **error.sources}
+        raise
+
+
+def _elaborate_network(definitions: Definitions, reporter: Reporter, file: str,
+                       network: str | None, sizes: dict[str, int] | None,
+                       arguments: dict[str, Any] | None, input_override: tuple[int, ...] | None,
+                       ) -> tuple[ir.Network, list[Diagnostic], list[ast.Expect], dict[str, str]]:
     reporter.raise_if_errors()
     chosen = _choose_network(definitions, network, file, reporter)
     reporter.raise_if_errors()

@@ -200,3 +200,13 @@ def test_an_endless_file_is_refused_at_the_size_limit(tmp_path: Path) -> None:
                           check=False)
     assert done.returncode == EXIT_SPEC
     assert b"<stdin>:1:1: error: file is larger than 8 MiB" in done.stdout + done.stderr
+
+
+def test_an_error_in_an_imported_file_shows_its_line(tmp_path: Path) -> None:
+    (tmp_path / "blk.cnn").write_text("block blk() {\n  conv 8 3x3 -> add\n}\n")
+    spec = tmp_path / "main.cnn"
+    spec.write_text('import "blk.cnn"\nnetwork n {\n  input x: 3 x 8 x 8\n  blk()\n}\n')
+    code, out = run("check", str(spec))
+    assert code == EXIT_SPEC
+    assert "blk.cnn:2:17: error: 'add' needs at least two tensors" in out
+    assert "    conv 8 3x3 -> add\n" in out and "^~~" in out  # the imported line and a caret
