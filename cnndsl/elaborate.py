@@ -170,6 +170,7 @@ class Elaborator:
         self.nodes: list[ir.AnyNode] = []
         self.shapes: dict[str, Shape | None] = {}
         self.taken: set[str] = set()
+        self.suffixes: dict[str, int] = {}  # _unique: the last suffix tried per path
         self.instances: list[ir.BlockInstance] = []
         self.symbols: list[str] = []
         self.depth = 0
@@ -583,10 +584,14 @@ class Elaborator:
                 return path
 
     def _unique(self, path: str) -> str:
-        candidate, suffix = path, 1
+        # Names are only ever added, so the search resumes where it last stopped for this path:
+        # 20,000 `se` in one scope took minutes when every call started again at 2.
+        suffix = self.suffixes.get(path, 1)
+        candidate = path if suffix == 1 else f"{path}{suffix}"
         while candidate in self.taken:
             suffix += 1
             candidate = f"{path}{suffix}"
+        self.suffixes[path] = suffix
         self.taken.add(candidate)
         return candidate
 
