@@ -132,28 +132,37 @@ class Reporter:
 
 def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str:
     """Render like a compiler: ``file:line:col: error: message [code]``, the line and a caret."""
+    return render_all([diagnostic], sources)
+
+
+def _render(diagnostic: Diagnostic, source_lines: list[str] | None) -> str:
     span = diagnostic.span
     head = (
         f"{span.file}:{span.line}:{span.col}: {diagnostic.severity}: "
         f"{diagnostic.message} [{diagnostic.code.slug}]"
     )
     lines = [head]
-    text = (sources or {}).get(span.file)
-    if text is not None:
-        source_lines = text.splitlines()
-        if 1 <= span.line <= len(source_lines):
-            line = source_lines[span.line - 1].replace("\t", " ")
-            one_line = span.end_line == span.line
-            width = span.end_col - span.col if one_line else len(line) - span.col + 1
-            lines.append(f"  {line}")
-            lines.append("  " + " " * (span.col - 1) + "^" + "~" * max(0, width - 1))
+    if source_lines is not None and 1 <= span.line <= len(source_lines):
+        line = source_lines[span.line - 1].replace("\t", " ")
+        one_line = span.end_line == span.line
+        width = span.end_col - span.col if one_line else len(line) - span.col + 1
+        lines.append(f"  {line}")
+        lines.append("  " + " " * (span.col - 1) + "^" + "~" * max(0, width - 1))
     lines.extend(f"  note: {note}" for note in diagnostic.notes)
     return "\n".join(lines)
 
 
 def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None) -> str:
     """Render several diagnostics, one block each."""
-    return "\n".join(render(d, sources) for d in diagnostics)
+    texts = sources or {}
+    split: dict[str, list[str]] = {}  # each file is split into lines once, not per diagnostic
+    blocks = []
+    for diagnostic in diagnostics:
+        file = diagnostic.span.file
+        if file not in split and file in texts:
+            split[file] = texts[file].splitlines()
+        blocks.append(_render(diagnostic, split.get(file)))
+    return "\n".join(blocks)
 
 
 def to_json(diagnostics: Iterable[Diagnostic]) -> str:
