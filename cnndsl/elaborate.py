@@ -10,7 +10,7 @@ automatic projection all depend on the shape that reaches them. The rules themse
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,7 +309,7 @@ class Elaborator:
                 if isinstance(statement, ast.Expect):
                     expects.append(statement)
                     continue
-                after = _first_call(statements[index + 1 :], frame)
+                after = _first_call(statements, index + 1, frame)
                 result = self._statement(statement, current, frame, scope, after)
                 if isinstance(statement, ast.ChainStatement):
                     statement_results.append((statement, result))
@@ -750,7 +750,7 @@ class Elaborator:
         current: str | None = x
         statements = body.statements
         for index, statement in enumerate(statements):
-            after = _first_call(statements[index + 1 :], frame)
+            after = _first_call(statements, index + 1, frame)
             current = self._statement(statement, current, frame, scope, after)
             if not current:
                 raise _Fail()
@@ -994,9 +994,12 @@ class Elaborator:
                                   f"parameter '{param}' of block '{block}' is never used")
 
 
-def _first_call(rest: tuple[ast.Statement, ...], frame: Frame) -> ast.Call | None:
-    """The call that will read the current tensor next, if the next statement continues it."""
-    for statement in rest:
+def _first_call(statements: Sequence[ast.Statement], start: int,
+                frame: Frame) -> ast.Call | None:
+    """The call that will read the current tensor next, if a statement from ``start`` on does."""
+    # An index, not a slice of the rest: a slice per statement made long bodies quadratic.
+    for index in range(start, len(statements)):
+        statement = statements[index]
         if isinstance(statement, ast.Const | ast.Expect | ast.Output):
             continue
         if isinstance(statement, ast.ChainStatement):
