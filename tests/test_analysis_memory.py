@@ -85,6 +85,26 @@ def test_harness_on_a_hand_written_module() -> None:
     assert estimate.saved == training.saved
 
 
+@pytest.mark.parametrize(("dtype", "optimizer"), [("fp32", "momentum"), ("mixed", "adam")])
+def test_harness_agrees_for_momentum_and_mixed_precision(dtype: str, optimizer: str) -> None:
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from cnndsl.analysis.measure import measure
+
+    network = network_of(
+        "network t {\n input x: 3 x 32 x 32\n conv 8 3x3 pad 1 -> bn -> relu -> maxpool 2x2"
+        " -> flatten -> dropout 0.5 -> linear 10\n}\n"
+    )
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                          nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(),
+                          nn.Linear(8 * 16 * 16, 10))
+    measured = measure(model, torch.randn(4, 3, 32, 32), kind="training", dtype=dtype,
+                       optimizer=optimizer)
+    estimate = memory.estimate(network, "training", 4, dtype, optimizer)
+    assert estimate.peak == pytest.approx(measured.peak, rel=0.01)
+
+
 # -- the planner ------------------------------------------------------------------------------
 
 

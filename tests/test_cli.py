@@ -98,12 +98,15 @@ def test_check_json_format(good: Path) -> None:
     assert ok["params"] == ok["trainable_params"] == 268
     assert ok["outputs"] == {"fc": "N x 4"}
     assert ok["diagnostics"] == []
+    assert ok["network"] == "small"
+    assert ok["expects"] == [{"text": "params == 268", "actual": "268", "ok": True, "line": 5}]
     assert bad["ok"] is False and bad["params"] is None and bad["outputs"] == {}
     first = bad["diagnostics"][0]
     assert {"file", "line", "col", "end_line", "end_col", "severity", "code", "message"} <= set(
         first)
     assert (first["line"], first["col"], first["end_line"], first["end_col"]) == (4, 17, 4, 24)
     assert first["severity"] == "error" and first["code"] == "E102"
+    assert first["name"] == "unknown-parameter" and isinstance(first["notes"], list)
     assert first["message"] == "'conv' has no parameter 'dilaton'"
     assert [d["line"] for d in bad["diagnostics"]] == [4, 5, 6, 7]
 
@@ -210,3 +213,20 @@ def test_an_error_in_an_imported_file_shows_its_line(tmp_path: Path) -> None:
     assert code == EXIT_SPEC
     assert "blk.cnn:2:17: error: 'add' needs at least two tensors" in out
     assert "    conv 8 3x3 -> add\n" in out and "^~~" in out  # the imported line and a caret
+
+
+def test_network_chooses_one_of_several(tmp_path: Path) -> None:
+    two = tmp_path / "two.cnn"
+    second = GOOD.replace("network small", "network b").replace("linear 4", "linear 5")
+    two.write_text(GOOD.replace("network small", "network a") + second.replace("268", "277"))
+    code, out = run("check", "-q", str(two), "--input", "H=8,W=8")
+    assert code == EXIT_SPEC and "several networks" in out
+    code, out = run("check", "--format", "json", str(two), "--network", "b")
+    (result,) = json.loads(out)
+    assert code == EXIT_OK and result["network"] == "b" and result["outputs"] == {"fc": "N x 5"}
+
+
+def test_a_dash_reads_the_spec_from_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD.encode())))
+    code, out = run("check", "-q", "-", "--input", "H=8,W=8")
+    assert code == EXIT_OK and "<stdin>: network small: ok" in out

@@ -88,7 +88,9 @@ def test_a_value_info_encodes_as_onnx_helper_makes_it(name: str, elem_type: int,
 @pytest.mark.parametrize("spec", SPECS)
 def test_every_spec_encodes_in_canonical_form(spec: str) -> None:
     network = cnndsl.load(str(ROOT / "specs" / spec))
-    for fold in (False, True):
+    # without batch norm, folding changes nothing: VGG-16's 528 MB once is enough
+    has_norm = any(node.kind == "batchnorm" for node in network.nodes)  # type: ignore[attr-defined]
+    for fold in (False, True) if has_norm else (False,):
         model = onnx_backend.build_onnx(network, opset=13, fold_batchnorm=fold)
         data = wire.to_bytes(model)
         parsed = onnx.load_model_from_string(data)
@@ -193,6 +195,7 @@ def test_a_cached_compile_imports_no_onnx_package(tmp_path: Path,
     _compile_in_a_fresh_process(tmp_path, "", tmp_path / "cached.onnx")
     model = onnx.load(str(tmp_path / "cached.onnx"))
     assert model.opset_import[0].version == onnx_backend.max_opset()
+    onnx.checker.check_model(model, full_check=True)
 
 
 # external data ----------------------------------------------------------------------------------

@@ -153,3 +153,10 @@ def test_symbolic_pooling_agrees_with_bound_sizes_including_ceil_mode() -> None:
         for h in range(3, 20):
             bound = compiler.load(text, input=f"H={h}").nodes[-1].shape
             assert bound == tuple(substitute(d, {"H": h}) for d in symbolic), (layer, h)
+
+
+def test_a_failed_expect_stays_an_error_when_sizes_are_only_bound() -> None:
+    # binding H and W checks the spec as written; only overrides relax expect lines
+    result = compiler.check(STRIDED.replace("N x 8 x", "N x 9 x"), input="H=64,W=64")
+    assert not result.ok
+    assert [(d.code, d.severity) for d in result.diagnostics] == [(Code.EXPECT_FAILED, "error")]
