@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from spec_helpers import SPECS, small_network
 
-from cnndsl import check
+from cnndsl import check, ir
 from cnndsl.analysis import memory
 
 
@@ -60,12 +61,9 @@ def test_dtypes_and_optimizers_match_measurement(dtype: str, optimizer: str) -> 
     assert estimated == pytest.approx(measured.peak, rel=0.05)
 
 
-def test_harness_on_a_hand_written_module() -> None:
-    """The harness itself, on a module written by hand (no cnndsl backend involved)."""
-    torch = pytest.importorskip("torch")
+def _hand_written() -> tuple[ir.Network, Any]:
+    """A small network as a spec and as a module written by hand (no cnndsl backend)."""
     from torch import nn
-
-    from cnndsl.analysis.measure import measure
 
     network = network_of(
         "network t {\n input x: 3 x 32 x 32\n conv 8 3x3 pad 1 -> bn -> relu -> maxpool 2x2"
@@ -74,6 +72,15 @@ def test_harness_on_a_hand_written_module() -> None:
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
                           nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(),
                           nn.Linear(8 * 16 * 16, 10))
+    return network, model
+
+
+def test_harness_on_a_hand_written_module() -> None:
+    """The harness itself, on a module written by hand (no cnndsl backend involved)."""
+    torch = pytest.importorskip("torch")
+    from cnndsl.analysis.measure import measure
+
+    network, model = _hand_written()
     x = torch.randn(4, 3, 32, 32)
     inference = measure(model, x, kind="inference")
     training = measure(model, x, kind="training", optimizer="adam")
@@ -88,17 +95,9 @@ def test_harness_on_a_hand_written_module() -> None:
 @pytest.mark.parametrize(("dtype", "optimizer"), [("fp32", "momentum"), ("mixed", "adam")])
 def test_harness_agrees_for_momentum_and_mixed_precision(dtype: str, optimizer: str) -> None:
     torch = pytest.importorskip("torch")
-    from torch import nn
-
     from cnndsl.analysis.measure import measure
 
-    network = network_of(
-        "network t {\n input x: 3 x 32 x 32\n conv 8 3x3 pad 1 -> bn -> relu -> maxpool 2x2"
-        " -> flatten -> dropout 0.5 -> linear 10\n}\n"
-    )
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
-                          nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(),
-                          nn.Linear(8 * 16 * 16, 10))
+    network, model = _hand_written()
     measured = measure(model, torch.randn(4, 3, 32, 32), kind="training", dtype=dtype,
                        optimizer=optimizer)
     estimate = memory.estimate(network, "training", 4, dtype, optimizer)
