@@ -1,4 +1,4 @@
-"""The summary of a network: per-layer rows and totals, as a table or JSON; ``cnndsl summary``.
+"""The summary of a network: per-layer rows and totals, as a table or JSON.
 
 Each row is one IR node: its path, kind, output shape (``N x C x H x W``), learnable parameters,
 MACs for the whole batch (see :mod:`cnndsl.analysis.flops`) and the activation bytes it
@@ -22,12 +22,9 @@ sample fits.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from cnndsl import ir
 from cnndsl.analysis import flops, memory
@@ -201,43 +198,4 @@ def summary(spec: ir.Network | str | Path, *, batch: int = 1, dtype: str = "fp32
     )
 
 
-def _rich_table(result: Summary, out: TextIO) -> bool:
-    """Print with rich when it is installed and ``out`` is a terminal; False otherwise."""
-    if not (hasattr(out, "isatty") and out.isatty()):
-        return False
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        return False
-    table = Table(title=result.heading(), title_justify="left")
-    header, *rows = result.rows()
-    for index, name in enumerate(header):
-        longest = max(len(row[index]) for row in [header, *rows])
-        table.add_column(name, justify="right" if index >= 3 else "left", no_wrap=True,
-                         min_width=longest)
-    for row in rows:
-        table.add_row(*row)
-    console = Console(file=out)
-    console.print(table)
-    for line in result.totals_lines():
-        console.print("  " + line, highlight=False)
-    return True
-
-
-def run_cli(network: ir.Network, args: argparse.Namespace, out: TextIO) -> int:
-    """``cnndsl summary``: the table (or ``--json``), with ``--budget`` the largest batches."""
-    try:
-        result = summary(network, batch=args.batch, dtype=args.dtype,
-                         optimizer=args.optimizer, budget=args.budget)
-    except ValueError as error:
-        sys.stderr.write(f"cnndsl summary: {error}\n")
-        return 2
-    if args.json:
-        out.write(json.dumps(result.to_json(), indent=2) + "\n")
-    elif not _rich_table(result, out):
-        out.write(result.text())
-    return 0
-
-
-__all__ = ["Budget", "LayerRow", "Summary", "run_cli", "summary"]
+__all__ = ["Budget", "LayerRow", "Summary", "summary"]

@@ -26,13 +26,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnndsl import ir
 from cnndsl.backends import onnx_wire as wire
-from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, render_all
+from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.files import atomic_write, atomic_write_all
 from cnndsl.symbolic import dim_str
 
@@ -790,43 +790,6 @@ def write_onnx(model: wire.Model | onnx.ModelProto, path: str | Path, *,
     return [path, weights]
 
 
-def run_cli(network: ir.Network, args: Any, out: TextIO, sources: dict[str, str]) -> int:
-    """``cnndsl compile spec.cnn --to onnx``: write the model; 1 for spec errors, 2 for usage."""
-    import sys
-
-    path = Path(args.output or f"{network.name}.onnx")
-    try:
-        model = build_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
-                           weights=args.weights, fold_batchnorm=args.fold_bn,
-                           seed=getattr(args, "seed", 0))
-        detect = getattr(args, "detect", False)
-        if detect:
-            from cnndsl.backends.onnx_detect import add_detection
-
-            model = add_detection(model, network, score_threshold=args.score_threshold,
-                                  iou_threshold=args.iou_threshold,
-                                  max_detections=args.max_detections)
-    except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
-        return 2 if any(d.code is Code.IO for d in error.diagnostics) else 1
-    except ValueError as error:
-        sys.stderr.write(f"cnndsl compile: {error}\n")
-        return 2
-    try:
-        files = write_onnx(model, path, external_data=args.external_data or None)
-    except OSError as error:
-        sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
-        return 2
-    written = f"{files[0]} and {files[1]} (its weights)" if len(files) > 1 else str(path)
-    out.write(f"wrote {written} (network {network.name}, opset {model.opset}, "
-              f"{len(model.graph.nodes)} nodes, {network.total_params:,} parameters)\n")
-    if detect:
-        heads = sum(isinstance(node, ir.DetectHead) for node in network.nodes)
-        out.write(f"  {heads} detect heads decoded, then NonMaxSuppression; "
-                  "outputs boxes, scores, classes, batch_index\n")
-    return 0
-
-
 __all__ = ["LOWERINGS", "as_proto", "build_onnx", "cache_dir", "fold_batchnorms", "max_opset",
-           "opset_limits", "parameter_specs", "random_weights", "read_weights", "run_cli",
+           "opset_limits", "parameter_specs", "random_weights", "read_weights",
            "to_onnx", "write_onnx"]

@@ -24,8 +24,7 @@ from cnndsl import ir
 from cnndsl import shapes as shape_rules
 from cnndsl.analysis import params as param_analysis
 from cnndsl.diagnostics import CnnError, Code
-from cnndsl.files import atomic_write
-from cnndsl.transforms.graph import infer_shapes, node_error, rewire
+from cnndsl.transforms.graph import node_error, rewire
 
 
 @dataclass(frozen=True)
@@ -170,20 +169,23 @@ def _read_weights(path: str) -> dict[str, Any]:
     return read_weights(path)
 
 
-def _source_weights(network: ir.Network, args: Any) -> dict[str, Any]:
-    if args.weights:
-        return _read_weights(args.weights)
-    if args.to == "onnx":  # the ONNX backend's own seeded weights: no torch needed
+def source_weights(network: ir.Network, weights: str | None, to: str, seed: int
+                   ) -> dict[str, Any]:
+    """The source network's state dict: from ``weights``, else its seeded initialisation."""
+    if weights:
+        return _read_weights(weights)
+    if to == "onnx":  # the ONNX backend's own seeded weights: no torch needed
         from cnndsl.backends.onnx import random_weights
 
-        return random_weights(network, args.seed)
+        return random_weights(network, seed)
     from cnndsl.backends.torch.runtime import to_torch
 
-    state = to_torch(network, seed=args.seed).state_dict()
+    state = to_torch(network, seed=seed).state_dict()
     return {key: value.numpy() for key, value in state.items()}
 
 
-def _write_state(state: Mapping[str, Any], path: str) -> None:
+def write_state(state: Mapping[str, Any], path: str) -> None:
+    """Save a state dict as .npz, .safetensors or (through torch) .pt."""
     import numpy as np
 
     if path.endswith(".npz"):
@@ -198,61 +200,3 @@ def _write_state(state: Mapping[str, Any], path: str) -> None:
 
         torch.save({key: torch.from_numpy(np.ascontiguousarray(value))
                     for key, value in state.items()}, path)
-
-
-def run_cli(network: ir.Network, args: Any, out: Any, sources: dict[str, str]) -> int:
-    """``cnndsl fcn SPEC``: print the converted spec, or write its weights or ONNX model."""
-    import sys
-
-    from cnndsl.compiler import check, parse_input_sizes
-    from cnndsl.diagnostics import render_all
-    from cnndsl.transforms.printer import print_spec, printed_names
-
-    try:
-        converted = fully_convolutional(network)
-        at = parse_input_sizes(args.at)[1] if args.at else None
-        if args.at and at is None:
-            raise ValueError(f"--at takes a size such as 3x384x384, got {args.at!r}")
-        deployed = infer_shapes(converted.network, at)
-    except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
-        return 1
-    except ValueError as error:
-        sys.stderr.write(f"cnndsl fcn: {error}\n")
-        return 2
-    if not converted.conversions:
-        sys.stderr.write(f"cnndsl fcn: {network.name} has no dense layer after a flatten\n")
-    if args.to in ("torch", "onnx") and not args.output:
-        sys.stderr.write(f"cnndsl fcn: --to {args.to} needs -o PATH\n")
-        return 2
-    try:
-        if args.to == "cnn":
-            text = print_spec(deployed, name=f"{network.name}_fcn", comment=(
-                f"{network.name} from {network.file}, fully convolutional: "
-                f"{', '.join(converted.conversions) or 'no'} dense layers as convolutions\n"
-                "(written by `cnndsl fcn`)"))
-            if args.output:
-                atomic_write(args.output, text)
-            else:
-                out.write(text)
-            return 0
-        source = _source_weights(network, args)
-        if args.to == "onnx":
-            from cnndsl.backends.onnx import build_onnx, write_onnx
-
-            state = convert_state_dict(source, converted.conversions)
-            write_onnx(build_onnx(deployed, weights=state, opset=args.opset), args.output)
-        else:
-            printed = check(print_spec(deployed, expects=False)).network
-            assert printed is not None
-            rename = printed_names(deployed, printed)
-            _write_state(convert_state_dict(source, converted.conversions, rename), args.output)
-    except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
-        return 1
-    except (OSError, ValueError, KeyError) as error:
-        sys.stderr.write(f"cnndsl fcn: {error}\n")
-        return 2
-    out.write(f"wrote {args.output} ({network.name}, {len(converted.conversions)} dense layers "
-              f"as convolutions, output {deployed.output_shapes()})\n")
-    return 0

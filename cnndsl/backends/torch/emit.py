@@ -14,14 +14,12 @@ scope is an ``nn.ModuleDict`` whose layers are called one by one in the enclosin
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import keyword
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from cnndsl import ir
 from cnndsl.backends.torch.ops import (
@@ -32,7 +30,6 @@ from cnndsl.backends.torch.ops import (
     Context,
     module_call,
 )
-from cnndsl.files import atomic_write
 
 WIDTH = 100
 RESERVED = frozenset({"self", "torch", "nn", "F", "Tensor", "super"}) | frozenset(keyword.kwlist)
@@ -875,22 +872,3 @@ def _imports(code: str) -> str:
     names = [name for name in ("Tensor", "nn") if f"{name}" in code]
     lines.append(f"from torch import {', '.join(names)}")
     return "\n".join(lines)
-
-
-def run_cli(network: ir.Network, args: argparse.Namespace, out: TextIO) -> int:
-    """``cnndsl compile spec.cnn --to torch [-o model.py]``: stdout, or an atomic write."""
-    source = emit(network)
-    target = getattr(args, "output", None)
-    if not target:
-        out.write(source)
-        return 0
-    path = Path(target)
-    try:
-        atomic_write(path, source)
-    except OSError as error:
-        import sys
-
-        sys.stderr.write(f"cnndsl: cannot write {target}: {error.strerror}\n")
-        return 2
-    out.write(f"wrote {target} ({network.name}, {network.total_params:,} parameters)\n")
-    return 0

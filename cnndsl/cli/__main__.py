@@ -1,0 +1,7 @@
+"""``python -m cnndsl.cli``."""
+
+import sys
+
+from cnndsl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""What every command shares: exit codes, the spec options, and reading and checking a spec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cnndsl.compiler import CheckResult, check
+from cnndsl.diagnostics import Code, render_all
+from cnndsl.syntax.parser import MAX_SOURCE_BYTES
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+
+
+def parse_set(values: Sequence[str] | None) -> dict[str, Any]:
+    """``--set NAME=VALUE`` flags as network parameter overrides (numbers where they parse)."""
+    params: dict[str, Any] = {}
+    for item in values or ():
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SystemExit(f"cnndsl: --set takes NAME=VALUE, got {item!r}")
+        try:
+            value: Any = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = raw
+        params[key.strip()] = value
+    return params
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that reads a spec: --input, --network, --set."""
+    parser.add_argument("--input", metavar="SIZE",
+                        help="bind symbolic sizes (H=512,W=512) or set the input (3x512x512)")
+    parser.add_argument("--network", metavar="NAME", help="which network of the file")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="override a network parameter, e.g. --set classes=10")
+
+
+def check_one(path: str, args: argparse.Namespace) -> CheckResult:
+    """Check the spec at ``path`` (``-`` for standard input) with the command's spec options."""
+    options: dict[str, Any] = dict(
+        network=args.network, input=args.input, params=parse_set(args.set)
+    )
+    if path == "-":
+        # Read no further than the size limit; parse() reports a longer text.
+        data = sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1)
+        return check(data.decode("utf-8", "surrogateescape"), file="<stdin>", **options)
+    return check(Path(path), **options)
+
+
+def exit_code(results: Sequence[CheckResult]) -> int:
+    """2 when a file could not be read, 1 when a spec has errors, else 0."""
+    io_error = any(d.code is Code.IO and d.span.file == r.file for r in results
+                   for d in r.diagnostics)
+    if io_error:
+        return EXIT_USAGE
+    return EXIT_OK if all(r.ok for r in results) else EXIT_SPEC
+
+
+def load_or_report(args: argparse.Namespace) -> tuple[CheckResult, int | None]:
+    """Check ``args.file``; on errors print them and return the exit code beside the result."""
+    result = check_one(args.file, args)
+    if not result.ok:
+        sys.stderr.write(render_all(result.diagnostics, result.sources) + "\n")
+        return result, exit_code([result])
+    return result, None
