@@ -105,7 +105,7 @@ def test_text_without_a_terminal_is_plain() -> None:
 
 def test_rich_table_on_a_terminal() -> None:
     pytest.importorskip("rich")
-    from cnndsl.analysis import summary as module
+    from cnndsl.cli import summary as module
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
