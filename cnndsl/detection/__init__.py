@@ -1,8 +1,19 @@
-"""Detection post-processing: box formats, YOLO decoding, NMS, metrics and losses.
+"""Detection post-processing: box formats, YOLO and anchor-free decoding, NMS, metrics, losses.
 
 Everything here is numpy; the loss functions import torch only when called.
 """
 
+from .anchor_free import (
+    AnchorFreeOutput,
+    anchor_points,
+    box_to_distance,
+    decode_anchor_free,
+    dfl_expectation,
+    distance_to_box,
+    flatten_anchor_free,
+    postprocess_anchor_free,
+)
+from .assign import Assignment, ciou, task_aligned_assign
 from .boxes import (
     BoxFormat,
     YoloOutput,
@@ -23,11 +34,14 @@ from .boxes import (
     yolo_unflatten,
 )
 from .losses import (
+    AnchorFreeLoss,
     YoloLoss,
     aligned_box_iou,
+    anchor_free_loss,
     bce_with_logits_loss,
     box_mse_loss,
     class_loss,
+    dfl_loss,
     giou_loss,
     iou_loss,
     objectness_loss,
@@ -47,6 +61,9 @@ from .nms import Detections, batched_nms, nms, postprocess
 
 __all__ = [
     "COCO_STAT_KEYS",
+    "AnchorFreeLoss",
+    "AnchorFreeOutput",
+    "Assignment",
     "BoxFormat",
     "CocoEvalResult",
     "Detections",
@@ -55,20 +72,29 @@ __all__ = [
     "YoloOutput",
     "YoloTargets",
     "aligned_box_iou",
+    "anchor_free_loss",
+    "anchor_points",
     "anchor_shape_iou",
     "batched_nms",
     "bce_with_logits_loss",
     "box_area",
     "box_iou",
     "box_mse_loss",
+    "box_to_distance",
     "build_yolo_targets",
+    "ciou",
     "class_loss",
     "coco_evaluate",
     "coco_map",
     "convert_boxes",
+    "decode_anchor_free",
     "decode_yolo",
     "detections_to_coco",
+    "dfl_expectation",
+    "dfl_loss",
+    "distance_to_box",
     "encode_yolo",
+    "flatten_anchor_free",
     "generalized_box_iou",
     "giou",
     "giou_loss",
@@ -77,7 +103,9 @@ __all__ = [
     "nms",
     "objectness_loss",
     "postprocess",
+    "postprocess_anchor_free",
     "sigmoid",
+    "task_aligned_assign",
     "voc_ap",
     "voc_map",
     "yolo_flatten",

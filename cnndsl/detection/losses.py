@@ -8,6 +8,7 @@ than NaN, so batches without objects train normally.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -211,3 +212,133 @@ def yolo_loss(
     cls = class_loss(flat[..., 5:], targets.classes, positive)
     total = box_weight * box + obj_weight * obj + cls_weight * cls
     return YoloLoss(total, box, obj, cls)
+
+
+def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Distribution focal loss of bin logits (..., R) against continuous targets (...) in
+    ``[0, R-1)``: cross-entropy towards the two bins around the target, weighted by nearness."""
+    import torch.nn.functional as F
+
+    bins = logits.shape[-1]
+    target = target.clamp(0, bins - 1 - 0.01)
+    left = target.long()
+    right = left + 1
+    weight_left = right.to(target.dtype) - target
+    flat = logits.reshape(-1, bins)
+    ce_left = F.cross_entropy(flat, left.reshape(-1), reduction="none").view(left.shape)
+    ce_right = F.cross_entropy(flat, right.reshape(-1), reduction="none").view(left.shape)
+    return ce_left * weight_left + ce_right * (1 - weight_left)
+
+
+class AnchorFreeLoss(NamedTuple):
+    """Weighted total anchor-free loss (times the batch size, as YOLOv8) and its weighted parts."""
+
+    total: torch.Tensor
+    box: torch.Tensor
+    classification: torch.Tensor
+    dfl: torch.Tensor
+
+
+def _padded_truths(gt_boxes: Any, gt_classes: Any, ref: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-image lists of boxes (G_i, 4) and classes (G_i,) as padded (N, G, .) and a mask."""
+    import torch
+
+    n = len(gt_boxes)
+    most = max((len(b) for b in gt_boxes), default=0)
+    boxes = torch.zeros(n, most, 4, dtype=ref.dtype, device=ref.device)
+    classes = torch.zeros(n, most, dtype=torch.long, device=ref.device)
+    valid = torch.zeros(n, most, dtype=torch.bool, device=ref.device)
+    for i, (b, c) in enumerate(zip(gt_boxes, gt_classes, strict=True)):
+        count = len(b)
+        if count:
+            boxes[i, :count] = _like(np.asarray(b, dtype=np.float64).reshape(-1, 4), ref)
+            classes[i, :count] = _like(np.asarray(c).reshape(-1), ref, torch.long)
+            valid[i, :count] = True
+    return boxes, classes, valid
+
+
+def anchor_free_loss(
+    outputs: Sequence[torch.Tensor],
+    gt_boxes: Sequence[Any],
+    gt_classes: Sequence[Any],
+    strides: Sequence[float],
+    num_classes: int,
+    reg_max: int = 16,
+    *,
+    topk: int = 10,
+    alpha: float = 0.5,
+    beta: float = 6.0,
+    box_loss: Literal["ciou", "giou"] = "ciou",
+    box_weight: float = 7.5,
+    cls_weight: float = 0.5,
+    dfl_weight: float = 1.5,
+) -> AnchorFreeLoss:
+    """The YOLOv8 training loss of anchor-free head maps (N, 4R+C, H, W), one per stride.
+
+    ``gt_boxes[i]`` (G_i, 4) are image ``i``'s boxes, xyxy in input pixels, ``gt_classes[i]``
+    their classes. Anchors are assigned with :func:`cnndsl.detection.assign.task_aligned_assign`
+    on the detached predictions; then, normalised by the sum of the target scores:
+
+    * classification: sigmoid BCE of every anchor's class logits against the aligned scores;
+    * box: ``1 - CIoU`` (or GIoU) of each positive's decoded box, weighted by its target score;
+    * DFL: :func:`dfl_loss` of each positive's bins against its distances to the box edges.
+
+    The weights default to Ultralytics' (box 7.5, cls 0.5, dfl 1.5); the total is their
+    weighted sum times the batch size, as Ultralytics returns it.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .anchor_free import anchor_points
+    from .assign import ciou, task_aligned_assign
+
+    if len(outputs) != len(strides):
+        raise ValueError(f"{len(outputs)} maps but {len(strides)} strides")
+    ref = outputs[0]
+    n = ref.shape[0]
+    channels = 4 * reg_max + num_classes
+    for raw in outputs:
+        if raw.ndim != 4 or raw.shape[1] != channels:
+            raise ValueError(f"an anchor-free map must be (N, {channels}, H, W), "
+                             f"got {tuple(raw.shape)}")
+    flat = torch.cat([raw.reshape(n, channels, -1) for raw in outputs], dim=2).transpose(1, 2)
+    distributions, logits = flat[..., : 4 * reg_max], flat[..., 4 * reg_max:]
+    a = flat.shape[1]
+    points_np, stride_np = anchor_points(
+        [(int(raw.shape[2]), int(raw.shape[3])) for raw in outputs], strides)
+    points, stride_of = _like(points_np, ref), _like(stride_np, ref)[:, None]
+
+    bins = torch.arange(reg_max, dtype=ref.dtype, device=ref.device)
+    distances = distributions.reshape(n, a, 4, reg_max).softmax(dim=-1) @ bins
+    pred_boxes = torch.cat([points - distances[..., :2], points + distances[..., 2:]], dim=-1)
+
+    boxes, classes, valid = _padded_truths(gt_boxes, gt_classes, ref)
+    assigned = task_aligned_assign(
+        logits.detach().sigmoid(), (pred_boxes.detach() * stride_of).to(ref.dtype),
+        points * stride_of, classes, boxes, valid, topk=topk, alpha=alpha, beta=beta)
+    score_sum = assigned.scores.sum().clamp(min=1)
+    cls = F.binary_cross_entropy_with_logits(logits, assigned.scores, reduction="none")
+    cls = cls.sum() / score_sum
+
+    positive = assigned.positive
+    if positive.any():
+        weight = assigned.scores.sum(dim=-1)[positive]
+        target = (assigned.boxes / stride_of)[positive]
+        predicted = pred_boxes[positive]
+        if box_loss == "ciou":
+            quality = ciou(predicted, target)
+        elif box_loss == "giou":
+            quality = aligned_box_iou(predicted, target, generalized=True)
+        else:
+            raise ValueError(f"unknown box loss {box_loss!r}")
+        box = ((1.0 - quality) * weight).sum() / score_sum
+        point = points.expand(n, a, 2)[positive]
+        edges = torch.cat([point - target[:, :2], target[:, 2:] - point], dim=-1)
+        edges = edges.clamp(0, reg_max - 1 - 0.01)
+        bins_logits = distributions[positive].reshape(-1, 4, reg_max)
+        dfl = (dfl_loss(bins_logits, edges).mean(dim=-1) * weight).sum() / score_sum
+    else:
+        box = dfl = flat.sum() * 0.0
+    box, cls, dfl = box * box_weight, cls * cls_weight, dfl * dfl_weight
+    return AnchorFreeLoss((box + cls + dfl) * n, box, cls, dfl)
