@@ -10,8 +10,8 @@ from typing import Any
 from cnndsl import ir
 from cnndsl.analysis import params as param_analysis
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
-from cnndsl.elaborate import elaborate
 from cnndsl.expectations import check_expects
+from cnndsl.frontend import elaborate
 from cnndsl.syntax.parser import SourceError, read_source
 
 

@@ -220,7 +220,7 @@ def test_arbitrary_text_gives_diagnostics_not_tracebacks(text: str) -> None:
 
 
 def test_residual_projection_stride_is_the_smallest_that_fits() -> None:
-    from cnndsl.elaborate import _integer_ratio
+    from cnndsl.frontend.composites import integer_ratio as _integer_ratio
 
     def brute_force(before: int, after: int) -> int | None:
         return next((s for s in range(2, before + 1) if -(-before // s) == after), None)

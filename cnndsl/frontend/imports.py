@@ -1,0 +1,92 @@
+"""Imports: read a spec and the files it imports, collecting their definitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnndsl import layers
+from cnndsl.diagnostics import CnnError, Code, Reporter
+from cnndsl.syntax import ast
+from cnndsl.syntax.parser import SourceError, parse, read_source
+
+MAX_IMPORT_DEPTH = 32
+
+
+@dataclass
+class Definitions:
+    """Everything the files define: blocks, constants and networks, with their sources."""
+
+    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    constants: list[ast.Const] = field(default_factory=list)
+    networks: dict[str, ast.NetworkDef] = field(default_factory=dict)
+    main_networks: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def load_definitions(text: str, file: str, reporter: Reporter) -> Definitions:
+    """Parse a file and everything it imports; collect the definitions."""
+    definitions = Definitions()
+    _load_file(text, file, definitions, reporter, stack=[], main=True)
+    return definitions
+
+
+def _load_file(text: str, file: str, definitions: Definitions, reporter: Reporter,
+               stack: list[str], main: bool) -> None:
+    definitions.sources[file] = text
+    try:
+        module = parse(text, file)
+    except CnnError as error:
+        reporter.diagnostics.extend(error.diagnostics)
+        return
+    base = Path(file).parent if file != "<string>" else Path.cwd()
+    for item in module.items:
+        if isinstance(item, ast.Import):
+            _load_import(item, base, definitions, reporter, [*stack, file])
+        elif isinstance(item, ast.Const):
+            definitions.constants.append(item)
+        elif isinstance(item, ast.BlockDef | ast.NetworkDef):
+            _define(item, definitions, reporter, main)
+
+
+def _define(item: ast.BlockDef | ast.NetworkDef, definitions: Definitions, reporter: Reporter,
+            main: bool) -> None:
+    table: dict[str, Any] = (
+        definitions.blocks if isinstance(item, ast.BlockDef) else definitions.networks
+    )
+    if item.name in definitions.blocks or item.name in definitions.networks:
+        reporter.error(Code.DUPLICATE_NAME, item.name_span, f"'{item.name}' is defined twice")
+        return
+    if item.name in layers.LAYERS or item.name in layers.COMPOSITES:
+        reporter.error(Code.DUPLICATE_NAME, item.name_span,
+                       f"'{item.name}' is a built-in layer and cannot be redefined")
+        return
+    table[item.name] = item
+    if main and isinstance(item, ast.NetworkDef):
+        definitions.main_networks.append(item.name)
+
+
+def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporter: Reporter,
+                 stack: list[str]) -> None:
+    try:
+        path = (base / item.path).resolve()
+    except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
+        reporter.error(Code.IO, item.span, f"cannot import '{item.path}': {error}")
+        return
+    name = str(path)
+    if len(stack) > MAX_IMPORT_DEPTH:
+        reporter.error(Code.LIMIT, item.span, f"imports nest deeper than {MAX_IMPORT_DEPTH}")
+        return
+    if name in stack or any(Path(s).resolve() == path for s in stack if s != "<string>"):
+        chain = " -> ".join([*(Path(s).name for s in stack), path.name])
+        reporter.error(Code.IMPORT_CYCLE, item.span, f"import cycle: {chain}")
+        return
+    if name in definitions.sources:
+        return  # already loaded through another import
+    try:
+        text = read_source(path)
+    except SourceError as error:
+        reporter.error(error.code, item.span, f"cannot import '{item.path}': {error.reason}")
+        return
+    _load_file(text, name, definitions, reporter, stack, main=False)

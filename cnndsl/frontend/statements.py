@@ -1,0 +1,207 @@
+"""Statements: the walk over a body's chains, handing each call to what its word names.
+
+A word is a layer, a tensor operation, a composite, a block or a labelled tensor; this module
+decides which and keeps the chain's current tensor, and the modules beside it build the nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cnndsl import ir, layers
+from cnndsl.diagnostics import Code, Reporter, Span, did_you_mean
+from cnndsl.frontend import blocks, composites, layer_calls
+from cnndsl.frontend.arguments import Binder
+from cnndsl.frontend.expressions import Expressions
+from cnndsl.frontend.failures import FAILED, POISONED, Fail, fail
+from cnndsl.frontend.graph import Graph
+from cnndsl.frontend.imports import Definitions
+from cnndsl.frontend.naming import Frame, Names, Scope
+from cnndsl.syntax import ast
+
+
+class Elaborator:
+    """Builds the IR of one network; reports into a Reporter and keeps going after errors."""
+
+    def __init__(self, definitions: Definitions, reporter: Reporter,
+                 sizes: dict[str, int] | None = None, arguments: dict[str, Any] | None = None,
+                 input_override: tuple[int, ...] | None = None):
+        self.definitions = definitions
+        self.input_override = input_override
+        self.reporter = reporter
+        self.sizes = sizes or {}
+        self.arguments = arguments or {}
+        self.expressions = Expressions(reporter)
+        self.binder = Binder(self.expressions)
+        self.names = Names(reporter)
+        self.graph = Graph(reporter, self.names)
+        self.instances: list[ir.BlockInstance] = []
+        self.symbols: list[str] = []
+        self.depth = 0
+        self.globals: dict[str, Any] = {}
+        self.used_params: set[tuple[str, str]] = set()
+        self.mentions: dict[tuple[str, str], bool] = {}
+
+    def fail(self, code: Code, span: Span, message: str, *notes: str) -> Fail:
+        """Report an error and return the exception that ends the statement."""
+        return fail(self.reporter, code, span, message, *notes)
+
+    def statement(self, statement: ast.Statement, current: str | None, frame: Frame,
+                  scope: Scope, after: ast.Call | None = None) -> str | None:
+        """Elaborate one statement of a body; returns the current tensor after it."""
+        if isinstance(statement, ast.Const):
+            if statement.name in frame.env and statement.name not in self.globals:
+                self.reporter.error(Code.DUPLICATE_NAME, statement.name_span,
+                                    f"'{statement.name}' is already defined")
+                return current
+            try:
+                frame.env[statement.name] = self.expressions.evaluate(statement.value, frame.env)
+            except Fail:
+                frame.env[statement.name] = POISONED
+            return current
+        if isinstance(statement, ast.Input | ast.Output | ast.Expect):
+            kind = type(statement).__name__.lower()
+            self.reporter.error(Code.SYNTAX, statement.span,
+                                f"'{kind}' belongs in a network body, not in a block")
+            return current
+        assert isinstance(statement, ast.ChainStatement)
+        try:
+            return self._chain_statement(statement, current, frame, scope, after)
+        except Fail:
+            if statement.label:
+                frame.tensors.setdefault(statement.label, FAILED)
+            return FAILED
+
+    def sequence(self, body: ast.Body, x: str, frame: Frame, scope: Scope) -> str:
+        """Elaborate a body as one sequence from ``x``; its last tensor."""
+        current: str | None = x
+        statements = body.statements
+        for index, statement in enumerate(statements):
+            after = first_call(statements, index + 1, frame)
+            current = self.statement(statement, current, frame, scope, after)
+            if not current:
+                raise Fail()
+        assert current is not None
+        return current
+
+    def _chain_statement(self, statement: ast.ChainStatement, current: str | None, frame: Frame,
+                         scope: Scope, after: ast.Call | None = None) -> str | None:
+        label = statement.label
+        calls = statement.chain.calls
+        own_name: str | None = None
+        inner = scope
+        if label is not None:
+            path = self.names.claim(label, statement.label_span or statement.span, frame, scope)
+            if path is None:
+                raise Fail()
+            if self.lone_call(calls, frame):
+                own_name = path
+            else:
+                inner = scope.child(label, numbered=self.only_blocks(calls, frame))
+            self.names.taken.add(path)
+        result = self.chain(statement.chain, current, frame, inner, own_name, after)
+        if label is not None and result is not None:
+            frame.tensors[label] = result
+        return result
+
+    def chain(self, chain: ast.Chain, current: str | None, frame: Frame, scope: Scope,
+              own_name: str | None = None, after: ast.Call | None = None) -> str | None:
+        """Elaborate the calls of a chain in turn; the tensor it ends with."""
+        for index, call in enumerate(chain.calls):
+            if index == 0 and self._is_tensor_reference(call, frame):
+                frame.used.add(call.name)
+                current = frame.tensors[call.name] or None
+                if current is None:
+                    raise Fail()  # the tensor's own statement failed and was reported
+                continue
+            following = chain.calls[index + 1] if index + 1 < len(chain.calls) else after
+            first = index == 0
+            current = self.call(call, current, frame, scope, following, own_name, first)
+        return current
+
+    def _after_reference(self, calls: tuple[ast.Call, ...], frame: Frame) -> tuple[ast.Call, ...]:
+        """The calls of a chain without its leading tensor reference, if it has one."""
+        if calls and self._is_tensor_reference(calls[0], frame):
+            return calls[1:]
+        return calls
+
+    def lone_call(self, calls: tuple[ast.Call, ...], frame: Frame) -> bool:
+        """A chain of one layer, block or tensor op: it takes its label as its path.
+
+        `p4: c4 -> conv 256 1x1` counts too: it names its layer `p4`, as `p4: conv 256 1x1` does.
+        """
+        calls = self._after_reference(calls, frame)
+        if len(calls) != 1 or calls[0].repeat is not None or calls[0].body is not None:
+            return False
+        name = calls[0].name
+        return name in layers.LAYERS or name in layers.TENSOR_OPS or name in self.definitions.blocks
+
+    def only_blocks(self, calls: tuple[ast.Call, ...], frame: Frame) -> bool:
+        """Whether a chain (after a leading tensor reference) calls nothing but blocks."""
+        calls = self._after_reference(calls, frame)
+        return bool(calls) and all(call.name in self.definitions.blocks for call in calls)
+
+    def _is_tensor_reference(self, call: ast.Call, frame: Frame) -> bool:
+        return (call.name in frame.tensors and not call.args and call.body is None
+                and call.repeat is None)
+
+    def call(self, call: ast.Call, x: str | None, frame: Frame, scope: Scope,
+             following: ast.Call | None, own_name: str | None, first: bool) -> str | None:
+        """Elaborate one call from tensor ``x``; the tensor it produces."""
+        if call.repeat is not None:
+            count = blocks.repeat_count(self, call, frame)
+            single = ast.Call(call.name, call.args, call.span, call.name_span, call.body,
+                              call.shortcut)
+            for _ in range(count):
+                x = self.call(single, x, frame, scope, following, None, first)
+                first = False
+            return x
+        name = call.name
+        if x == FAILED:
+            # The input is unknown after an earlier error; a misspelt word is still worth saying.
+            if name not in self._known_words(frame):
+                self._unknown_layer(call, frame)
+            raise Fail()
+        if name in layers.TENSOR_OPS and call.body is None:
+            return layer_calls.tensor_op(self, call, x, frame, scope, first, own_name)
+        if x is None:
+            raise self.fail(Code.UNDEFINED_NAME, call.span,
+                            f"'{name}' has no input: declare an input or start from a tensor")
+        if name in layers.COMPOSITES:
+            return composites.composite(self, call, x, frame, scope)
+        if call.body is not None or call.shortcut is not None:
+            raise self.fail(Code.SYNTAX, call.span, f"'{name}' does not take a body")
+        if name in self.definitions.blocks:
+            return blocks.block(self, call, x, frame, scope, own_name)
+        if name in layers.LAYERS:
+            return layer_calls.layer(self, call, x, frame, scope, following, own_name)
+        if name in frame.tensors:
+            raise self.fail(Code.SYNTAX, call.name_span,
+                            f"tensor '{name}' can only start a chain")
+        raise self._unknown_layer(call, frame)
+
+    def _known_words(self, frame: Frame) -> list[str]:
+        return [*layers.LAYERS, *layers.COMPOSITES, *layers.TENSOR_OPS, *self.definitions.blocks,
+                *frame.tensors]
+
+    def _unknown_layer(self, call: ast.Call, frame: Frame) -> Fail:
+        known = self._known_words(frame)
+        return self.fail(Code.UNKNOWN_LAYER, call.name_span,
+                         f"unknown layer or block '{call.name}'",
+                         did_you_mean(call.name, known))
+
+
+def first_call(statements: Sequence[ast.Statement], start: int,
+               frame: Frame) -> ast.Call | None:
+    """The call that will read the current tensor next, if a statement from ``start`` on does."""
+    # An index, not a slice of the rest: a slice per statement made long bodies quadratic.
+    for index in range(start, len(statements)):
+        statement = statements[index]
+        if isinstance(statement, ast.Const | ast.Expect | ast.Output):
+            continue
+        if isinstance(statement, ast.ChainStatement):
+            call = statement.chain.calls[0]
+            return None if call.name in frame.tensors and not call.args else call
+        return None
+    return None
