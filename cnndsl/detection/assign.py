@@ -55,10 +55,16 @@ def ciou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     return iou - (rho2 / c2 + v * alpha)
 
 
-def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """(N, G, A) mask of anchor points (A, 2) strictly inside xyxy boxes (N, G, 4)."""
+def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor, min_side: float | None = None
+                    ) -> torch.Tensor:
+    """(N, G, A) mask of anchor points (A, 2) strictly inside xyxy boxes (N, G, 4); with
+    ``min_side``, a box side shorter than it is first widened to it about the box centre."""
     import torch
 
+    if min_side is not None:
+        centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+        half = torch.clamp(boxes[..., 2:] - boxes[..., :2], min=min_side) / 2
+        boxes = torch.cat([centre - half, centre + half], dim=-1)
     lt = points[None, None] - boxes[..., None, :2]
     rb = boxes[..., None, 2:] - points[None, None]
     return torch.cat([lt, rb], dim=-1).amin(dim=-1) > _EPS
@@ -75,12 +81,15 @@ def task_aligned_assign(
     topk: int = 10,
     alpha: float = 0.5,
     beta: float = 6.0,
+    min_side: float | None = None,
 ) -> Assignment:
     """Assign padded ground truths to anchors.
 
     ``scores`` (N, A, C) are class probabilities, ``boxes`` (N, A, 4) predicted xyxy boxes,
     ``points`` (A, 2) anchor points, all in one unit (pixels); ``gt_classes`` (N, G) integer,
-    ``gt_boxes`` (N, G, 4) xyxy, ``gt_valid`` (N, G) false for padding rows.
+    ``gt_boxes`` (N, G, 4) xyxy, ``gt_valid`` (N, G) false for padding rows. ``min_side``
+    widens small truths when choosing the anchors inside them (Ultralytics 8.4 uses the second
+    stride; the original YOLOv8 assigner, the default here, does not widen).
     """
     import torch
 
@@ -92,7 +101,7 @@ def task_aligned_assign(
                           torch.zeros(n, a, dtype=torch.bool, device=device),
                           torch.zeros(n, a, dtype=torch.long, device=device))
     valid = gt_valid.bool()[..., None]                                  # N, G, 1
-    inside = points_in_boxes(points, gt_boxes) & valid                   # N, G, A
+    inside = points_in_boxes(points, gt_boxes, min_side) & valid         # N, G, A
     cls = gt_classes.long().clamp(min=0)
     class_score = torch.gather(scores.transpose(1, 2), 1,
                                cls[..., None].expand(n, g, a))          # N, G, A

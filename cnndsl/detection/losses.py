@@ -269,6 +269,7 @@ def anchor_free_loss(
     topk: int = 10,
     alpha: float = 0.5,
     beta: float = 6.0,
+    min_side: float | None = None,
     box_loss: Literal["ciou", "giou"] = "ciou",
     box_weight: float = 7.5,
     cls_weight: float = 0.5,
@@ -278,7 +279,8 @@ def anchor_free_loss(
 
     ``gt_boxes[i]`` (G_i, 4) are image ``i``'s boxes, xyxy in input pixels, ``gt_classes[i]``
     their classes. Anchors are assigned with :func:`cnndsl.detection.assign.task_aligned_assign`
-    on the detached predictions; then, normalised by the sum of the target scores:
+    on the detached predictions (``min_side`` as there); then, normalised by the sum of the
+    target scores:
 
     * classification: sigmoid BCE of every anchor's class logits against the aligned scores;
     * box: ``1 - CIoU`` (or GIoU) of each positive's decoded box, weighted by its target score;
@@ -316,7 +318,8 @@ def anchor_free_loss(
     boxes, classes, valid = _padded_truths(gt_boxes, gt_classes, ref)
     assigned = task_aligned_assign(
         logits.detach().sigmoid(), (pred_boxes.detach() * stride_of).to(ref.dtype),
-        points * stride_of, classes, boxes, valid, topk=topk, alpha=alpha, beta=beta)
+        points * stride_of, classes, boxes, valid, topk=topk, alpha=alpha, beta=beta,
+        min_side=min_side)
     score_sum = assigned.scores.sum().clamp(min=1)
     cls = F.binary_cross_entropy_with_logits(logits, assigned.scores, reduction="none")
     cls = cls.sum() / score_sum

@@ -219,3 +219,15 @@ def test_loss_decoding_agrees_with_numpy() -> None:
     loss = anchor_free_loss(maps, [truth[None]], [np.array([0])], strides=[8, 16],
                             num_classes=C, reg_max=R, topk=1)
     assert float(loss.box) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_assignment_min_side_widens_small_truths() -> None:
+    """A 2-pixel truth holds no anchor point; widened to 8 pixels about its centre it holds one."""
+    points = _points()
+    gt = torch.tensor([[[5.0, 5.0, 7.0, 7.0]]])
+    pred = torch.tensor([[[0.0, 0.0, 8.0, 8.0]] * 4])
+    scores = torch.full((1, 4, C), 0.5)
+    args = (scores, pred, points, torch.tensor([[0]]), gt, torch.tensor([[True]]))
+    assert not task_aligned_assign(*args).positive.any()
+    assert task_aligned_assign(*args, min_side=8.0).positive.tolist() == [
+        [True, False, False, False]]
