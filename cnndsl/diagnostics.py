@@ -7,13 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
 
-
-class Span(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Span:
     """A region of source text; lines and columns are 1-based, the end is exclusive."""
-
-    model_config = ConfigDict(frozen=True)
 
     file: str = "<string>"
     line: int = 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import cnndsl
 from cnndsl import ir
 
@@ -18,9 +20,22 @@ def test_exported_schema_is_current() -> None:
 
 def test_ir_json_round_trips_through_the_models() -> None:
     network = cnndsl.load(Path(__file__).resolve().parent.parent / "specs" / "resnet50.cnn")
-    document = json.loads(network.model_dump_json())
+    document = json.loads(ir.to_json(network))
     assert document["nodes"][1]["name"] == "conv1"
     assert document["nodes"][1]["shape"] == [64, 112, 112]
-    again = ir.Network.model_validate(document)
+    again = ir.from_json(document)
     assert [n.name for n in again.nodes] == [n.name for n in network.nodes]
     assert again.total_params == network.total_params
+    assert again == network  # dataclasses compare field by field, spans and shapes included
+
+
+def test_invalid_ir_json_is_a_value_error() -> None:
+    network = cnndsl.load(Path(__file__).resolve().parent.parent / "specs" / "lenet5.cnn")
+    document = json.loads(ir.to_json(network))
+    document["nodes"][1]["kernel"] = "five"
+    with pytest.raises(ValueError, match="kernel"):
+        ir.from_json(document)
+    document = json.loads(ir.to_json(network))
+    document["nodes"][1]["colour"] = "red"  # extra fields are refused, as the schema says
+    with pytest.raises(ValueError, match="colour"):
+        ir.from_json(json.dumps(document))

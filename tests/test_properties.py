@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnndsl import compiler
+from cnndsl import compiler, ir
 from cnndsl.diagnostics import Code, Diagnostic, render_all
 from cnndsl.symbolic import substitute
 
@@ -157,7 +157,7 @@ def _assert_clean(text: str) -> None:
         assert diagnostic.span.line >= 1 and diagnostic.span.col >= 1
     render_all(result.diagnostics, result.sources)
     if result.network is not None:
-        result.network.model_dump_json()
+        ir.to_json(result.network)
 
 
 @st.composite

@@ -1,4 +1,4 @@
-"""Multiply-accumulates (MACs) and FLOPs per node, and totals for a network.
+"""Multiply-accumulates (MACs) and FLOPs per node (each kind's ``Node.macs``), and totals.
 
 Convention (the one PyTorch's ``torch.utils.flop_counter.FlopCounterMode`` uses, so that
 ``total_macs(network) == FlopCounterMode total / 2`` for the forward pass):
@@ -22,53 +22,13 @@ until the sizes are bound (``--input 3x512x512`` or ``check(..., input="H=512,W=
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 from cnndsl import ir
-
-
-def concrete_shape(shape: ir.Shape | None, where: str) -> tuple[int, ...]:
-    """The shape as integers; ValueError when a size is still symbolic."""
-    if shape is None:
-        raise ValueError(f"'{where}' has no inferred shape")
-    sizes = tuple(d for d in shape if isinstance(d, int))
-    if len(sizes) != len(shape):
-        raise ValueError(
-            f"'{where}' has symbolic size {ir.shape_str(shape)}; bind it with --input "
-            "(e.g. 3x224x224 or H=224,W=224)"
-        )
-    return sizes
-
-
-def _conv(node: ir.Conv, network: ir.Network) -> int:
-    out = concrete_shape(node.shape, node.name)
-    kh, kw = node.kernel
-    return math.prod(out) * (node.in_channels // node.groups) * kh * kw
-
-
-def _conv_transpose(node: ir.ConvTranspose, network: ir.Network) -> int:
-    source = network.node(node.inputs[0])
-    _, height, width = concrete_shape(source.shape, source.name)
-    kh, kw = node.kernel
-    return node.in_channels * (node.out_channels // node.groups) * kh * kw * height * width
-
-
-def _linear(node: ir.Linear, network: ir.Network) -> int:
-    return node.in_features * node.out_features
-
-
-MAC_RULES: dict[str, Callable[..., int]] = {
-    "conv": _conv,
-    "conv_transpose": _conv_transpose,
-    "linear": _linear,
-}
+from cnndsl.ops.base import concrete_shape
 
 
 def node_macs(node: ir.Node, network: ir.Network) -> int:
     """MACs of one node for one sample (0 for the kinds that the convention does not count)."""
-    rule = MAC_RULES.get(node.kind)  # type: ignore[attr-defined]
-    return rule(node, network) if rule else 0
+    return node.macs(network)
 
 
 def macs_by_node(network: ir.Network) -> dict[str, int]:
@@ -86,6 +46,4 @@ def total_flops(network: ir.Network, batch: int = 1) -> int:
     return 2 * total_macs(network, batch)
 
 
-__all__ = [
-    "MAC_RULES", "concrete_shape", "macs_by_node", "node_macs", "total_flops", "total_macs",
-]
+__all__ = ["concrete_shape", "macs_by_node", "node_macs", "total_flops", "total_macs"]

@@ -93,14 +93,7 @@ def precision(dtype: str) -> Precision:
 
 def parameter_tensors(node: ir.Node) -> list[int]:
     """Element counts of a node's parameter tensors (weight, then bias), as PyTorch holds them."""
-    if isinstance(node, ir.Conv | ir.ConvTranspose):
-        weight = node.params - (node.out_channels if node.bias else 0)
-        return [weight, *([node.out_channels] if node.bias else [])]
-    if isinstance(node, ir.Linear):
-        return [node.in_features * node.out_features, *([node.out_features] if node.bias else [])]
-    if isinstance(node, ir.BatchNorm):
-        return [node.channels, node.channels]
-    return []
+    return [s.elements for s in node.state() if not s.buffer]
 
 
 def _weight_elements(node: ir.Node) -> int:
@@ -111,10 +104,9 @@ def _weight_elements(node: ir.Node) -> int:
 
 
 def _buffer_bytes(node: ir.Node, prec: Precision) -> int:
-    if isinstance(node, ir.BatchNorm):
-        # running mean and variance in the weights' type, and an int64 num_batches_tracked
-        return 2 * node.channels * prec.weight + 8
-    return 0
+    # floating-point buffers (running statistics) in the weights' type, int64 counters 8 bytes
+    return sum(s.elements * (prec.weight if s.dtype == "float32" else 8)
+               for s in node.state() if s.buffer)
 
 
 def _optimizer_slots(optimizer: str) -> int:
@@ -211,6 +203,21 @@ CACHE = "autocast-cache"  # autocast keeps weight copies until the autocast regi
 
 # A forward rule returns the output tensor; it allocates, marks and saves through the _Op.
 Forward = Callable[[_Op], Tensor]
+# Kinds whose allocations the autograd facts alone do not tell (autocast copies, batch norm's
+# statistics, in-place activations, LRN's chain of temporaries ...) register a rule here;
+# every other kind is replayed by the rule derived from ``Node.autograd`` (_generic_forward).
+FORWARD: dict[str, Forward] = {}
+
+
+def forward_rule(*kinds: str) -> Callable[[Forward], Forward]:
+    """Register a kind's forward replay."""
+
+    def register(rule: Forward) -> Forward:
+        for kind in kinds:
+            FORWARD[kind] = rule
+        return rule
+
+    return register
 
 
 def _out(op: _Op) -> Tensor:
@@ -236,6 +243,7 @@ def _asymmetric(node: ir.Conv) -> bool:
     return top != bottom or left != right
 
 
+@forward_rule("conv", "conv_transpose", "linear")
 def _conv_forward(op: _Op) -> Tensor:
     padded = None
     if isinstance(op.node, ir.Conv) and _asymmetric(op.node):
@@ -257,6 +265,7 @@ def _conv_forward(op: _Op) -> Tensor:
     return out
 
 
+@forward_rule("batchnorm")
 def _batchnorm_forward(op: _Op) -> Tensor:
     out = _out(op)
     if op.training:
@@ -269,9 +278,7 @@ def _batchnorm_forward(op: _Op) -> Tensor:
     return out
 
 
-_SAVES_OUTPUT = {"relu", "sigmoid", "tanh"}
-
-
+@forward_rule("activation")
 def _activation_forward(op: _Op) -> Tensor:
     if op.in_place:
         # the backend's in-place ReLU/ReLU6/LeakyReLU: writes over its input, saves the result
@@ -279,16 +286,7 @@ def _activation_forward(op: _Op) -> Tensor:
         op.replay.mark()
         op.save(op.inputs[0])
         return op.inputs[0]
-    out = _out(op)
-    function = op.node.function  # type: ignore[attr-defined]
-    op.save(out if function in _SAVES_OUTPUT else op.inputs[0])
-    return out
-
-
-def _softmax_forward(op: _Op) -> Tensor:
-    out = _out(op)
-    op.save(out)
-    return out
+    return _generic_forward(op)
 
 
 def _indices(op: _Op) -> Tensor:
@@ -296,46 +294,31 @@ def _indices(op: _Op) -> Tensor:
     return op.new(elements * _INDEX_BYTES)
 
 
-def _max_with_indices(op: _Op) -> Tensor:
-    """max_pool2d_with_indices / adaptive_max_pool2d: output and int64 indices."""
+def _generic_forward(op: _Op) -> Tensor:
+    """The rule derived from a kind's autograd facts: the output, then what backward saves."""
+    facts = op.node.autograd()
+    if facts.view:
+        return _alias_forward(op)
     out = op.new(op.out_bytes)
-    indices = _indices(op)
+    extras = {"indices": _indices(op)} if "indices" in facts.saves else {}
     op.replay.mark()
-    op.save(op.inputs[0], indices)
-    op.free(indices)
+    saved: list[Tensor] = []
+    for what in facts.saves:
+        if what == "input":
+            saved.append(op.inputs[0])
+        elif what == "inputs":
+            saved.extend(op.inputs)
+        elif what == "output":
+            saved.append(out)
+        else:
+            saved.append(extras[what])
+    op.save(*saved)
+    for extra in extras.values():
+        op.free(extra)
     return out
 
 
-def _pool_forward(op: _Op) -> Tensor:
-    if op.node.mode == "max":  # type: ignore[attr-defined]
-        return _max_with_indices(op)
-    out = _out(op)
-    op.save(op.inputs[0])
-    return out
-
-
-def _global_pool_forward(op: _Op) -> Tensor:
-    if op.node.mode == "max":  # type: ignore[attr-defined]
-        return _max_with_indices(op)
-    return _out(op)  # a mean over H and W: its backward needs only the sizes
-
-
-def _adaptive_pool_forward(op: _Op) -> Tensor:
-    node = op.node
-    if node.mode == "max":  # type: ignore[attr-defined]
-        return _max_with_indices(op)
-    out = _out(op)
-    if tuple(node.output_size) != (1, 1):  # type: ignore[attr-defined]
-        op.save(op.inputs[0])
-    return out
-
-
-def _channel_pool_forward(op: _Op) -> Tensor:
-    out = _out(op)
-    op.save(op.inputs[0], out)
-    return out
-
-
+@forward_rule("lrn")
 def _lrn_forward(op: _Op) -> Tensor:
     """F.local_response_norm: x*x, pad, avg_pool3d, *alpha, +k, **beta, x / that."""
     node = op.node
@@ -371,6 +354,7 @@ def _lrn_forward(op: _Op) -> Tensor:
     return out
 
 
+@forward_rule("dropout")
 def _dropout_forward(op: _Op) -> Tensor:
     if not op.training:
         op.replay.hold(op.inputs[0].sid, TMP)
@@ -395,14 +379,7 @@ def _alias_forward(op: _Op) -> Tensor:
     return op.inputs[0]
 
 
-def _linear_forward(op: _Op) -> Tensor:
-    return _conv_forward(op)
-
-
-def _plain_forward(op: _Op) -> Tensor:
-    return _out(op)
-
-
+@forward_rule("add")
 def _add_forward(op: _Op) -> Tensor:
     out = _out(op)
     for _ in op.inputs[2:]:  # a + b + c: each further operand makes a new sum
@@ -411,37 +388,6 @@ def _add_forward(op: _Op) -> Tensor:
         op.free(out)
         out = total
     return out
-
-
-def _mul_forward(op: _Op) -> Tensor:
-    out = _out(op)
-    op.save(*op.inputs)
-    return out
-
-
-FORWARD: dict[str, Forward] = {
-    "input": _plain_forward,
-    "conv": _conv_forward,
-    "conv_transpose": _conv_forward,
-    "batchnorm": _batchnorm_forward,
-    "activation": _activation_forward,
-    "softmax": _softmax_forward,
-    "pool": _pool_forward,
-    "global_pool": _global_pool_forward,
-    "adaptive_pool": _adaptive_pool_forward,
-    "channel_pool": _channel_pool_forward,
-    "lrn": _lrn_forward,
-    "dropout": _dropout_forward,
-    "flatten": _alias_forward,
-    "linear": _linear_forward,
-    "upsample": _plain_forward,
-    "identity": _alias_forward,
-    "add": _add_forward,
-    "mul": _mul_forward,
-    "concat": _plain_forward,
-    "box_head": _alias_forward,
-    "detect_head": _alias_forward,
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,6 +424,19 @@ class _Back:
 
 PARAM_GRAD = "param-grad"
 Backward = Callable[[_Back], list[Tensor | None]]
+# As FORWARD: kinds whose backward is not derived from their autograd facts (_generic_backward).
+BACKWARD: dict[str, Backward] = {}
+
+
+def backward_rule(*kinds: str) -> Callable[[Backward], Backward]:
+    """Register a kind's backward replay."""
+
+    def register(rule: Backward) -> Backward:
+        for kind in kinds:
+            BACKWARD[kind] = rule
+        return rule
+
+    return register
 
 
 def _back_simple(back: _Back) -> list[Tensor | None]:
@@ -510,11 +469,7 @@ def _back_through(back: _Back) -> list[Tensor | None]:
     return [back.grad if need else None for need in back.needs]
 
 
-def _back_concat(back: _Back) -> list[Tensor | None]:
-    """Each input's gradient is a slice (a view) of the output's gradient."""
-    return _back_through(back)
-
-
+@backward_rule("mul")
 def _back_mul(back: _Back) -> list[Tensor | None]:
     op = back.op
     grads: list[Tensor | None] = []
@@ -536,11 +491,7 @@ def _back_mul(back: _Back) -> list[Tensor | None]:
     return grads
 
 
-def _back_global_avg(back: _Back) -> list[Tensor | None]:
-    """mean's backward: grad.expand(...) / count, one new input-sized tensor."""
-    return _back_simple(back)
-
-
+@backward_rule("channel_pool")
 def _back_channel_pool(back: _Back) -> list[Tensor | None]:
     """amax's backward: (grad / mask.sum(dim)) * mask with mask = (x == max)."""
     op = back.op
@@ -560,6 +511,7 @@ def _back_channel_pool(back: _Back) -> list[Tensor | None]:
     return [grad]
 
 
+@backward_rule("lrn")
 def _back_lrn(back: _Back) -> list[Tensor | None]:
     """Replays the backward of the ops that F.local_response_norm is made of (see forward)."""
     op = back.op
@@ -595,28 +547,13 @@ def _back_lrn(back: _Back) -> list[Tensor | None]:
     return [grad_x if back.needs[0] else None]
 
 
-BACKWARD: dict[str, Backward] = {
-    "conv": _back_params,
-    "conv_transpose": _back_params,
-    "batchnorm": _back_params,
-    "linear": _back_params,
-    "activation": _back_simple,
-    "softmax": _back_simple,
-    "pool": _back_simple,
-    "global_pool": _back_global_avg,
-    "adaptive_pool": _back_simple,
-    "channel_pool": _back_channel_pool,
-    "lrn": _back_lrn,
-    "dropout": _back_simple,
-    "upsample": _back_simple,
-    "mul": _back_mul,
-    "add": _back_through,
-    "concat": _back_concat,
-    "flatten": _back_through,
-    "identity": _back_through,
-    "box_head": _back_through,
-    "detect_head": _back_through,
-}
+def _generic_backward(back: _Back) -> list[Tensor | None]:
+    """The rule derived from the facts: gradient views, parameters, or one gradient per input."""
+    if back.op.node.autograd().grad_view:
+        return _back_through(back)
+    if parameter_tensors(back.op.node):
+        return _back_params(back)
+    return _back_simple(back)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -721,7 +658,7 @@ def _forward(network: ir.Network, replay: _Replay, batch: int, prec: Precision,
         out_bytes = batch * elements[node.name] * prec.activation
         op = _Op(replay, node, [tensors[name] for name in node.inputs], out_bytes, batch, prec,
                  training, device, node.name in in_place, _input_shape(node, by_name))
-        out = FORWARD[node.kind](op)  # type: ignore[attr-defined]
+        out = FORWARD.get(node.kind, _generic_forward)(op)
         # hand the output from the operator to the graph; the input is the caller's
         holder = ("user",) if isinstance(node, ir.Input) else ("live", node.name)
         replay.hold(out.sid, holder)
@@ -768,7 +705,7 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
     replay.drop(seed, TMP)
     for node in reversed(network.nodes):
         grad = grads.pop(node.name, None)
-        if grad is None or node.kind not in BACKWARD:  # type: ignore[attr-defined]
+        if grad is None:
             for sid in saved_by.get(node.name, ()):
                 replay.drop(sid, ("saved", node.name))
             continue
@@ -776,7 +713,7 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
                  prec, True, device, False, _input_shape(node, by_name))
         op.out_bytes = batch * math.prod(concrete_shape(node.shape, node.name)) * prec.activation
         back = _Back(op, grad, [requires[name] for name in node.inputs])
-        results = BACKWARD[node.kind](back)  # type: ignore[attr-defined]
+        results = BACKWARD.get(node.kind, _generic_backward)(back)
         for name, result in zip(node.inputs, results, strict=True):
             if result is not None:
                 replay.hold(result.sid, ("incoming", name))

@@ -166,47 +166,19 @@ class ParamSpec:
     fan: int = 1
 
 
-def _conv_specs(name: str, weight: tuple[int, int, int, int], out: int, bias: bool,
-                fan_out: int) -> list[ParamSpec]:
-    specs = [ParamSpec(f"{name}.weight", weight, "normal", fan_out)]
-    if bias:
-        specs.append(ParamSpec(f"{name}.bias", (out,), "zeros"))
-    return specs
+# How a state's initialisation is drawn here (see _initial_value and random_weights).
+_INITS = {"kaiming_normal": "normal", "kaiming_uniform": "uniform", "uniform": "uniform",
+          "ones": "ones", "zeros": "zeros"}
 
 
 def parameter_specs(network: ir.Network) -> list[ParamSpec]:
     """Every learnable tensor and buffer of the network, in the PyTorch backend's order.
 
-    Initialisation follows that backend (torchvision's ResNet): convolutions Kaiming normal
-    with fan_out and ReLU gain and zero bias, linear layers PyTorch's default uniform.
+    From each kind's state (``Node.state``); integer counters (batch norm's
+    ``num_batches_tracked``) have no place in an ONNX model and are left out.
     """
-    specs: list[ParamSpec] = []
-    for node in network.nodes:
-        name = node.name
-        if isinstance(node, ir.Conv):
-            kh, kw = node.kernel
-            weight = (node.out_channels, node.in_channels // node.groups, kh, kw)
-            specs += _conv_specs(name, weight, node.out_channels, node.bias,
-                                 node.out_channels * kh * kw)
-        elif isinstance(node, ir.ConvTranspose):
-            kh, kw = node.kernel
-            weight = (node.in_channels, node.out_channels // node.groups, kh, kw)
-            # torch computes fan_out from weight.size(0), the input channels here
-            specs += _conv_specs(name, weight, node.out_channels, node.bias,
-                                 node.in_channels * kh * kw)
-        elif isinstance(node, ir.BatchNorm):
-            channels = (node.channels,)
-            specs += [ParamSpec(f"{name}.weight", channels, "ones"),
-                      ParamSpec(f"{name}.bias", channels, "zeros"),
-                      ParamSpec(f"{name}.running_mean", channels, "zeros"),
-                      ParamSpec(f"{name}.running_var", channels, "ones")]
-        elif isinstance(node, ir.Linear):
-            shape = (node.out_features, node.in_features)
-            specs.append(ParamSpec(f"{name}.weight", shape, "uniform", node.in_features))
-            if node.bias:
-                specs.append(ParamSpec(f"{name}.bias", (node.out_features,), "uniform",
-                                       node.in_features))
-    return specs
+    return [ParamSpec(f"{node.name}.{state.name}", state.shape, _INITS[state.init], state.fan)
+            for node in network.nodes for state in node.state() if state.dtype == "float32"]
 
 
 def _initial_value(spec: ParamSpec, seed: int) -> np.ndarray:
@@ -693,8 +665,11 @@ def _graph(network: ir.Network, opset: int, weights: dict[str, np.ndarray],
     g = _Graph(network, opset, weights, folded)
     reporter = Reporter()
     for node in network.nodes:
+        lowering = LOWERINGS.get(node.kind)
         try:
-            LOWERINGS[node.kind](g, node)  # type: ignore[attr-defined]
+            if lowering is None:
+                raise _Unsupported(f"the ONNX backend has no lowering for {node.kind} layers")
+            lowering(g, node)
         except _Unsupported as error:
             reporter.error(Code.UNSUPPORTED, node.span,
                            f"cannot lower {node.name} to ONNX opset {opset}: {error.message}",

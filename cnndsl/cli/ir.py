@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if result.network is None:
         sys.stderr.write(render_all(result.diagnostics, result.sources) + "\n")
         return exit_code([result])
-    out.write(result.network.model_dump_json(indent=2) + "\n")
+    out.write(ir.to_json(result.network, indent=2) + "\n")
     return exit_code([result])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from pathlib import Path
@@ -177,7 +178,7 @@ class _ToAst(Transformer[Token, Any]):
         head, *rest = children
         args = tuple(self._as_arg(c) for c in rest if c is not None)
         head_span = self._t(head)
-        head_span = head_span.model_copy(update={"end_col": head_span.end_col - 1})
+        head_span = dataclasses.replace(head_span, end_col=head_span.end_col - 1)
         return ast.Call(str(head)[:-1], args, self._s(meta), head_span)
 
     def element(self, meta: Any, children: list[Any]) -> ast.Call:

@@ -15,6 +15,7 @@ the training size; :func:`convert_state_dict` applies that to a state dict.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def fully_convolutional(network: ir.Network, *, keep_adaptive: bool = False
     shape its weight takes; unpacks as ``(network, weight_map)``. Raises CnnError when a layer
     after the flatten has no convolutional form (a box head) or the flattened map is symbolic.
     """
-    result = network.model_copy(deep=True)
+    result = copy.deepcopy(network)
     producers = result.by_name()
     readers = result.consumers()
     alias: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 from cnndsl import ir, shapes
@@ -21,7 +22,7 @@ def infer_shapes(network: ir.Network, input_shape: Sequence[int] | None = None) 
     built at one size can be looked at another; detection heads follow the new image size.
     Raises CnnError, positioned at the failing node, when the shapes no longer fit.
     """
-    result = network.model_copy(deep=True)
+    result = copy.deepcopy(network)
     inputs = [node for node in result.nodes if isinstance(node, ir.Input)]
     if input_shape is not None:
         if not inputs:

@@ -14,6 +14,7 @@ scope is an ``nn.ModuleDict`` whose layers are called one by one in the enclosin
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import keyword
 from collections import Counter
@@ -23,6 +24,7 @@ from typing import Any
 
 from cnndsl import ir
 from cnndsl.backends.torch.ops import (
+    CLASSES,
     FUNCTIONS,
     HELPER_CLASSES,
     REQUIRED,
@@ -30,6 +32,7 @@ from cnndsl.backends.torch.ops import (
     Context,
     module_call,
 )
+from cnndsl.ops import REGISTRY
 
 WIDTH = 100
 RESERVED = frozenset({"self", "torch", "nn", "F", "Tensor", "super"}) | frozenset(keyword.kwlist)
@@ -770,27 +773,53 @@ def _operation(op: str, arguments: list[str]) -> str:
     raise NotImplementedError(op)
 
 
+# How the emitted loop initialises a tensor; PyTorch's own defaults (linear layers) are left.
+_INIT_CALLS = {
+    "kaiming_normal": 'nn.init.kaiming_normal_(module.{}, mode="fan_out", nonlinearity="relu")',
+    "ones": "nn.init.ones_(module.{})",
+    "zeros": "nn.init.zeros_(module.{})",
+}
+_TORCH_DEFAULTS = frozenset({"kaiming_uniform", "uniform"})
+
+
+def _init_body(node: ir.Node) -> tuple[str, ...]:
+    """The init statements for every module of a kind, from its state (buffers keep theirs)."""
+    switches: dict[str, Any] = {name: True for name in node.optional_state}
+    full = dataclasses.replace(node, **switches)
+    lines: list[str] = []
+    for state in full.state():
+        if state.buffer or state.init in _TORCH_DEFAULTS:
+            continue
+        call = _INIT_CALLS[state.init].format(state.name)
+        if state.optional:
+            lines += [f"if module.{state.name} is not None:", f"    {call}"]
+        else:
+            lines.append(call)
+    return tuple(lines)
+
+
 def _init_lines(network: ir.Network) -> list[str]:
-    kinds = {node.kind for node in network.nodes}  # type: ignore[attr-defined]
+    first: dict[str, ir.Node] = {}
+    for node in network.nodes:
+        first.setdefault(node.kind, node)
+    groups: list[tuple[tuple[str, ...], list[str]]] = []  # body, classes
+    for kind in REGISTRY:
+        if kind not in first:
+            continue
+        body = _init_body(first[kind])
+        if not body:
+            continue
+        for existing, classes in groups:
+            if existing == body:
+                classes.extend(CLASSES[kind])
+                break
+        else:
+            groups.append((body, list(CLASSES[kind])))
     lines = []
-    convs = [name for kind, name in (("conv", "nn.Conv2d"), ("conv_transpose",
-                                                               "nn.ConvTranspose2d"))
-             if kind in kinds]
-    if convs:
-        lines += [
-            f"            if isinstance(module, {' | '.join(convs)}):",
-            '                nn.init.kaiming_normal_(module.weight, mode="fan_out", '
-            'nonlinearity="relu")',
-            "                if module.bias is not None:",
-            "                    nn.init.zeros_(module.bias)",
-        ]
-    if "batchnorm" in kinds:
-        keyword_ = "elif" if lines else "if"
-        lines += [
-            f"            {keyword_} isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):",
-            "                nn.init.ones_(module.weight)",
-            "                nn.init.zeros_(module.bias)",
-        ]
+    for index, (body, classes) in enumerate(groups):
+        keyword_ = "elif" if index else "if"
+        lines.append(f"            {keyword_} isinstance(module, {' | '.join(classes)}):")
+        lines.extend(f"                {line}" for line in body)
     if not lines:
         return []
     comment = "        # Kaiming normal (fan_out) convolutions, batch norm 1 and 0, default linear."

@@ -1,10 +1,10 @@
 """What each IR kind becomes in PyTorch: one table shared by the live runtime and the emitter.
 
-``MODULES`` maps a kind to a factory that describes the ``nn.Module`` constructor call as data
-(a :class:`Call`); the runtime evaluates the call and the emitter prints it, so both build the
-same layers by construction. ``FUNCTIONS`` lists the kinds that have no module (``add``, ``mul``,
-``concat``, ``flatten``); they are plain tensor operations in ``forward``. This module does not
-import torch.
+``MODULES`` maps a kind to a factory (registered with ``@module("kind")``) that describes the
+``nn.Module`` constructor call as data (a :class:`Call`); the runtime evaluates the call and
+the emitter prints it, so both build the same layers by construction. ``FUNCTIONS`` lists the
+kinds that have no module (``add``, ``mul``, ``concat``, ``flatten``); they are plain tensor
+operations in ``forward``. This module does not import torch.
 """
 
 from __future__ import annotations
@@ -65,14 +65,30 @@ class Context:
         producer = self.nodes.get(source)
         return (
             producer is not None
-            and producer.kind in _OVERWRITABLE  # type: ignore[attr-defined]
+            and producer.autograd().overwritable
             and len(self.consumers.get(source, [])) == 1
             and source not in self.outputs
         )
 
 
-# Producers whose backward does not read their output, so it can be overwritten in place.
-_OVERWRITABLE = frozenset({"conv", "conv_transpose", "batchnorm", "linear", "add"})
+Factory = Callable[[Any, Context], Call]
+MODULES: dict[str, Factory] = {}
+# The module classes a kind's factory may build, for code that tests ``isinstance`` (the
+# emitted init loop); required for kinds that have state.
+CLASSES: dict[str, tuple[str, ...]] = {}
+
+
+def module(*kinds: str, classes: tuple[str, ...] = ()) -> Callable[[Factory], Factory]:
+    """Register the factory of the module that computes each of ``kinds``."""
+
+    def register(factory: Factory) -> Factory:
+        for kind in kinds:
+            MODULES[kind] = factory
+            if classes:
+                CLASSES[kind] = classes
+        return factory
+
+    return register
 
 
 def compact(value: tuple[int, ...] | tuple[float, ...]) -> Any:
@@ -80,6 +96,7 @@ def compact(value: tuple[int, ...] | tuple[float, ...]) -> Any:
     return value[0] if len(set(value)) == 1 else tuple(value)
 
 
+@module("conv", classes=("nn.Conv2d",))
 def _conv(node: ir.Conv, context: Context) -> Call:
     top, left, bottom, right = node.padding
     symmetric = top == bottom and left == right
@@ -98,6 +115,7 @@ def _conv(node: ir.Conv, context: Context) -> Call:
     )
 
 
+@module("conv_transpose", classes=("nn.ConvTranspose2d",))
 def _conv_transpose(node: ir.ConvTranspose, context: Context) -> Call:
     return Call(
         "nn.ConvTranspose2d",
@@ -114,6 +132,7 @@ def _conv_transpose(node: ir.ConvTranspose, context: Context) -> Call:
     )
 
 
+@module("batchnorm", classes=("nn.BatchNorm1d", "nn.BatchNorm2d"))
 def _batchnorm(node: ir.BatchNorm, context: Context) -> Call:
     flat = node.shape is not None and len(node.shape) == 1
     return Call(
@@ -130,6 +149,7 @@ _ACTIVATIONS = {
 }
 
 
+@module("activation")
 def _activation(node: ir.Activation, context: Context) -> Call:
     func = _ACTIVATIONS[node.function]
     if node.function == "leaky_relu":
@@ -140,6 +160,7 @@ def _activation(node: ir.Activation, context: Context) -> Call:
     return Call(func)
 
 
+@module("pool")
 def _pool(node: ir.Pool, context: Context) -> Call:
     kwargs: tuple[tuple[str, Any, Any], ...] = (
         ("stride", compact(node.stride), REQUIRED),
@@ -152,20 +173,24 @@ def _pool(node: ir.Pool, context: Context) -> Call:
     return Call(func, (compact(node.kernel),), kwargs)
 
 
+@module("global_pool")
 def _global_pool(node: ir.GlobalPool, context: Context) -> Call:
     func = "nn.AdaptiveAvgPool2d" if node.mode == "avg" else "nn.AdaptiveMaxPool2d"
     return Call(func, (1,))
 
 
+@module("adaptive_pool")
 def _adaptive_pool(node: ir.AdaptivePool, context: Context) -> Call:
     func = "nn.AdaptiveAvgPool2d" if node.mode == "avg" else "nn.AdaptiveMaxPool2d"
     return Call(func, (compact(node.output_size),))
 
 
+@module("channel_pool")
 def _channel_pool(node: ir.ChannelPool, context: Context) -> Call:
     return Call("ChannelMaxPool", (node.kernel,))
 
 
+@module("lrn")
 def _lrn(node: ir.LRN, context: Context) -> Call:
     return Call(
         "nn.LocalResponseNorm",
@@ -174,6 +199,7 @@ def _lrn(node: ir.LRN, context: Context) -> Call:
     )
 
 
+@module("upsample")
 def _upsample(node: ir.Upsample, context: Context) -> Call:
     kwargs: tuple[tuple[str, Any, Any], ...] = (
         ("scale_factor", compact(node.scale), REQUIRED),
@@ -184,26 +210,25 @@ def _upsample(node: ir.Upsample, context: Context) -> Call:
     return Call("nn.Upsample", (), kwargs)
 
 
-MODULES: dict[str, Callable[[Any, Context], Call]] = {
-    "conv": _conv,
-    "conv_transpose": _conv_transpose,
-    "batchnorm": _batchnorm,
-    "activation": _activation,
-    "softmax": lambda node, context: Call("nn.Softmax", (), (("dim", node.axis, REQUIRED),)),
-    "pool": _pool,
-    "global_pool": _global_pool,
-    "adaptive_pool": _adaptive_pool,
-    "channel_pool": _channel_pool,
-    "lrn": _lrn,
-    "dropout": lambda node, context: Call("nn.Dropout", (), (("p", node.p, 0.5),)),
-    "linear": lambda node, context: Call(
-        "nn.Linear", (node.in_features, node.out_features), (("bias", node.bias, True),)
-    ),
-    "upsample": _upsample,
-    "identity": lambda node, context: Call("nn.Identity"),
-    "box_head": lambda node, context: Call("nn.Identity"),
-    "detect_head": lambda node, context: Call("nn.Identity"),
-}
+@module("softmax")
+def _softmax(node: ir.Softmax, context: Context) -> Call:
+    return Call("nn.Softmax", (), (("dim", node.axis, REQUIRED),))
+
+
+@module("dropout")
+def _dropout(node: ir.Dropout, context: Context) -> Call:
+    return Call("nn.Dropout", (), (("p", node.p, 0.5),))
+
+
+@module("linear", classes=("nn.Linear",))
+def _linear(node: ir.Linear, context: Context) -> Call:
+    return Call("nn.Linear", (node.in_features, node.out_features), (("bias", node.bias, True),))
+
+
+@module("identity", "box_head", "detect_head")
+def _identity(node: ir.Node, context: Context) -> Call:
+    return Call("nn.Identity")
+
 
 # Kinds computed by a tensor operation in forward rather than by a module.
 FUNCTIONS = frozenset({"input", "add", "mul", "concat", "flatten"})
@@ -211,7 +236,7 @@ FUNCTIONS = frozenset({"input", "add", "mul", "concat", "flatten"})
 
 def module_call(node: ir.Node, context: Context) -> Call:
     """The constructor call of the module that computes ``node``."""
-    kind: str = node.kind  # type: ignore[attr-defined]
+    kind = node.kind
     factory = MODULES.get(kind)
     if factory is None:
         raise NotImplementedError(f"the PyTorch backend has no module for IR kind {kind!r}")

@@ -14,11 +14,12 @@ name to tensor, in the order of the spec's ``output`` line. :meth:`SpecModule.tr
 every named tensor (shapes are reliable; an in-place ReLU overwrites its producer's values, as in
 torchvision).
 
-Initialisation (seeded by ``seed``, independent of the global RNG): convolutions and transposed
-convolutions Kaiming normal with fan_out and ReLU gain, bias 0 (torchvision's ResNet); batch
-norm weight 1, bias 0, running mean 0, running variance 1; linear layers PyTorch's default
-(Kaiming uniform with a = sqrt(5), bias uniform in +-1/sqrt(fan_in)), which torchvision's
-ResNet keeps. Modules are built on the meta device first, so construction does not touch the
+Initialisation (seeded by ``seed``, independent of the global RNG) follows each kind's state
+(:meth:`cnndsl.ops.base.Node.state`): convolutions and transposed convolutions Kaiming normal
+with fan_out and ReLU gain, bias 0 (torchvision's ResNet); batch norm weight 1, bias 0, running
+mean 0, running variance 1; linear layers PyTorch's default (Kaiming uniform with a = sqrt(5),
+bias uniform in +-1/sqrt(fan_in)), which torchvision's ResNet keeps. Modules are built on the
+meta device first, so construction does not touch the
 global RNG and no weight is initialised twice.
 """
 
@@ -36,6 +37,7 @@ from torch import nn
 from cnndsl import ir
 from cnndsl.backends.torch.modules import HELPERS
 from cnndsl.backends.torch.ops import FUNCTIONS, Call, Context, module_call
+from cnndsl.ops.base import State
 
 
 class Scope(nn.Module):
@@ -103,12 +105,13 @@ class SpecModule(nn.Module):
         self.spec_name = network.name
         self.input_names = list(network.inputs)
         self.output_names = dict(network.outputs)
+        self._spec_nodes: dict[str, ir.Node] = dict(network.by_name())
         context = Context.of(network)
         with torch.device("meta"):
             modules = {
                 node.name: instantiate(module_call(node, context))
                 for node in network.nodes
-                if node.kind not in FUNCTIONS  # type: ignore[attr-defined]
+                if node.kind not in FUNCTIONS
             }
         for path, module in modules.items():
             self._place(path, module)
@@ -208,25 +211,39 @@ def _plan(network: ir.Network, modules: dict[str, nn.Module]) -> list[_Step]:
     ]
 
 
-def initialize(module: nn.Module, seed: int = 0) -> None:
-    """Re-initialise every layer as described in the module docstring, from ``seed``."""
+def _initialize_tensor(tensor: torch.Tensor, state: State,
+                       generator: torch.Generator) -> None:
+    if state.init == "kaiming_normal":
+        nn.init.kaiming_normal_(tensor, mode="fan_out", nonlinearity="relu", generator=generator)
+    elif state.init == "kaiming_uniform":
+        nn.init.kaiming_uniform_(tensor, a=math.sqrt(5), generator=generator)
+    elif state.init == "uniform":
+        bound = 1 / math.sqrt(state.fan) if state.fan else 0.0
+        nn.init.uniform_(tensor, -bound, bound, generator=generator)
+    elif state.init == "ones":
+        nn.init.ones_(tensor)
+    elif state.init == "zeros":
+        nn.init.zeros_(tensor)
+    else:
+        raise ValueError(f"unknown initialisation {state.init!r} of {state.name}")
+
+
+def initialize(module: SpecModule, seed: int = 0) -> None:
+    """Re-initialise every layer from its kind's state (``Node.state``), from ``seed``.
+
+    Layers are visited in module order and each one's tensors in state order, so that the
+    random stream is the same for the same network.
+    """
     generator = torch.Generator().manual_seed(seed)
+    nodes = module._spec_nodes
     with torch.no_grad():
-        for layer in module.modules():
-            if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d):
-                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu",
-                                        generator=generator)
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
-            elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
-                nn.init.ones_(layer.weight)
-                nn.init.zeros_(layer.bias)
-                layer.reset_running_stats()
-            elif isinstance(layer, nn.Linear):
-                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-                if layer.bias is not None:
-                    bound = 1 / math.sqrt(layer.in_features) if layer.in_features else 0.0
-                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+        for path, layer in module.named_modules():
+            node = nodes.get(path)
+            if node is None:
+                continue
+            for state in node.state():
+                tensor = getattr(layer, state.name)
+                _initialize_tensor(tensor, state, generator)
 
 
 def to_torch(spec: ir.Network | str | Path, *, seed: int = 0,
