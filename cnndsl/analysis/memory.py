@@ -182,6 +182,7 @@ class _Op:
     in_place: bool = False
     shape_of_input: tuple[int, ...] = ()
     saved: list[int] = field(default_factory=list)
+    records: bool = True  # whether autograd records the node (something it reads needs grad)
 
     def new(self, nbytes: int) -> Tensor:
         """A storage held by this operator until it hands it on (``TMP``)."""
@@ -192,7 +193,7 @@ class _Op:
 
     def save(self, *tensors: Tensor) -> None:
         """Keep tensors alive until this node's backward has run."""
-        if self.training:
+        if self.training and self.records:
             for tensor in tensors:
                 self.replay.hold(tensor.sid, ("saved", self.node.name))
                 self.saved.append(tensor.sid)
@@ -654,10 +655,12 @@ def _forward(network: ir.Network, replay: _Replay, batch: int, prec: Precision,
     outputs = set(network.outputs.values())
     tensors: dict[str, Tensor] = {}
     saved_by: dict[str, list[int]] = {}
+    requires = _requires_grad(network)
     for node in network.nodes:
         out_bytes = batch * elements[node.name] * prec.activation
         op = _Op(replay, node, [tensors[name] for name in node.inputs], out_bytes, batch, prec,
-                 training, device, node.name in in_place, _input_shape(node, by_name))
+                 training, device, node.name in in_place, _input_shape(node, by_name),
+                 records=requires[node.name])
         out = FORWARD.get(node.kind, _generic_forward)(op)
         # hand the output from the operator to the graph; the input is the caller's
         holder = ("user",) if isinstance(node, ir.Input) else ("live", node.name)
@@ -669,11 +672,41 @@ def _forward(network: ir.Network, replay: _Replay, batch: int, prec: Precision,
             readers[name] -= 1
             if readers[name] == 0 and name not in outputs:
                 replay.drop(tensors[name].sid, ("live", name))
+    if training:
+        _loss(network, replay, prec)
     for name in outputs:  # the loss (a sum) has been taken; outputs are needed no more
         replay.drop(tensors[name].sid, ("live", name))
     for sid in list(replay.holders):
         replay.drop(sid, CACHE)
     return tensors, saved_by
+
+
+def _loss(network: ir.Network, replay: _Replay, prec: Precision) -> None:
+    """The sum of the outputs' sums, taken while the outputs are alive; it lives on as "loss".
+
+    As the measured step computes it: ``part = out.sum()`` per output, ``total = total + part``
+    from the second on, each name dropping its old scalar only when rebound.
+    """
+    part = total = None
+    for _ in network.outputs:
+        new_part = replay.alloc(prec.activation, TMP)
+        replay.mark()
+        if part is not None and part != total:
+            replay.drop(part, TMP)
+        part = new_part
+        if total is None:
+            total = part
+            continue
+        new_total = replay.alloc(prec.activation, TMP)
+        replay.mark()
+        if total != part:
+            replay.drop(total, TMP)
+        total = new_total
+    if part is not None and part != total:
+        replay.drop(part, TMP)
+    if total is not None:
+        replay.hold(total, "loss")
+        replay.drop(total, TMP)
 
 
 def _input_shape(node: ir.Node, by_name: dict[str, ir.AnyNode]) -> tuple[int, ...]:
@@ -696,7 +729,7 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
     requires = _requires_grad(network)
     by_name = network.by_name()
     grads: dict[str, Tensor] = {}
-    replay.alloc(prec.activation, "loss")  # the scalar loss, alive through backward
+    # the scalar loss ("loss", made at the end of the forward) stays alive through backward
     seed = replay.alloc(prec.activation, TMP)  # d(loss)/d(loss) = 1; each output's gradient
     for name in network.outputs.values():  # is a broadcast view of it
         if requires[name] and name not in grads:

@@ -84,7 +84,7 @@ class Softmax(Node):
     axis: int = 1
 
     words = (Layer("softmax", "softmax over channels or features", simple("softmax")),)
-    example = "input x: 5 x 3 x 4\nsoftmax"
+    example = "input v: 6\nlinear 5 -> softmax"
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """Keeps the shape."""

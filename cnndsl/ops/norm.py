@@ -82,7 +82,7 @@ class LRN(Node):
               {"size": Param(positive_int, 5), "alpha": Param(number, 1e-4),
                "beta": Param(number, 0.75), "k": Param(number, 1.0)}),
     )
-    example = "input x: 7 x 5 x 5\nlrn 4 alpha=0.001 beta=0.7 k=2"
+    example = "input x: 7 x 5 x 5\nconv 7 1x1 -> lrn 4 alpha=0.001 beta=0.7 k=2"
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """Keeps a feature map's shape."""

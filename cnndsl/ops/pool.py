@@ -92,7 +92,7 @@ class Pool(Node):
               ("kernel",), {**_pool_params(), "count_include_pad": Param(boolean, True)},
               {"ceil": ("ceil", True)}),
     )
-    example = ("input x: 3 x 11 x 10\nmaxpool 3x3 /2 pad 1 ceil\n"
+    example = ("input x: 3 x 11 x 10\nconv 3 1x1 -> maxpool 3x3 /2 pad 1 ceil\n"
                "avgpool 2x3 /(2, 1) pad (1, 1) ceil count_include_pad=false")
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
@@ -153,7 +153,7 @@ class GlobalPool(Node):
         Layer("gap", "global average pooling to C x 1 x 1", simple("global_pool", mode="avg")),
         Layer("gmp", "global max pooling to C x 1 x 1", simple("global_pool", mode="max")),
     )
-    example = "input x: 4 x 5 x 6\na: gap\nb: x -> gmp\nadd(a, b)"
+    example = "input x: 4 x 5 x 6\ny: conv 4 1x1\na: gap\nb: y -> gmp\nadd(a, b)"
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """To C x 1 x 1."""
@@ -195,7 +195,8 @@ class AdaptivePool(Node):
         Layer("adaptive_maxpool", "adaptive max pooling to a size", build_adaptive("max"),
               ("size",), {"size": Param(positive_pair, REQUIRED)}),
     )
-    example = "input x: 3 x 7 x 9\na: adaptive_avgpool 3x4\nb: x -> adaptive_maxpool 3x4\nadd(a, b)"
+    example = ("input x: 3 x 7 x 9\ny: conv 3 1x1\na: adaptive_avgpool 3x4\n"
+               "b: y -> adaptive_maxpool 3x4\nadd(a, b)")
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """To the fixed size."""
@@ -227,7 +228,7 @@ class ChannelPool(Node):
         Layer("channel_maxpool", "max pooling across channels (depthwise max pooling)",
               simple("channel_pool"), ("kernel",), {"kernel": Param(positive_int, REQUIRED)}),
     )
-    example = "input x: 6 x 4 x 5\nchannel_maxpool 3"
+    example = "input x: 6 x 4 x 5\nconv 6 1x1 -> channel_maxpool 3"
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """The kernel must divide the channel count."""

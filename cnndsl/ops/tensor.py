@@ -36,7 +36,7 @@ class Input(Node):
     kind: Literal["input"] = "input"
     declared: Shape
 
-    example = "input x: 3 x 4 x 5\nidentity"
+    example = "input x: 3 x 4 x 5\nconv 2 1x1"
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """Its declared shape."""
@@ -107,7 +107,7 @@ class Mul(Node):
     kind: Literal["mul"] = "mul"
 
     tensor_word = "mul"
-    example = "input x: 4 x 5 x 6\ngate: gap -> sigmoid\nmul(x, gate)"
+    example = "input x: 4 x 5 x 6\ny: conv 4 1x1\ngate: gap -> sigmoid\nmul(y, gate)"
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """A C x 1 x 1 operand is broadcast (channel scaling)."""
@@ -236,7 +236,8 @@ class Upsample(Node):
                                   "mode": Param(choice("nearest", "bilinear"), "nearest")},
               {"nearest": ("mode", "nearest"), "bilinear": ("mode", "bilinear")}),
     )
-    example = "input x: 3 x 4 x 5\na: upsample 2x\nb: x -> upsample (2, 3) bilinear"
+    example = ("input x: 3 x 4 x 5\ny: conv 3 1x1\na: upsample 2x\n"
+               "b: y -> upsample (2, 3) bilinear\noutput a, b")
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
         """Multiplies the spatial size."""
