@@ -7,14 +7,21 @@ Runs are interleaved (one run of every spec per round) so that a busy machine sl
 alike. Linearity: the marginal time per node between 3,000 and 10,000 layers over that between
 1,000 and 3,000 layers (1.0 = linear; start-up cancels out of both slopes).
 
+Cold start (issue 11): ``cnndsl check specs/resnet50.cnn`` at most 0.08 s more than the floor
+``python -c "import lark, pydantic"`` (the two libraries the front end is built on), both
+measured here in the same interleaved rounds. ``--baseline DIR`` times another source tree
+(e.g. a ``git worktree`` of an older commit) in the same rounds, so that a change in checking
+speed shows as a ratio measured side by side.
+
 Targets (issue 3): ResNet-50 at most 0.4 s, 10,000 layers under 2 s.
 
-    python benchmarks/check_speed.py [--runs 5]
+    python benchmarks/check_speed.py [--runs 5] [--baseline ../old-checkout]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -53,11 +60,16 @@ def one_layer_spec() -> str:
     return "network tiny {\n  input image: 3 x 8 x 8\n  relu\n}\n"
 
 
-def time_once(path: Path) -> float:
-    """Seconds of one fresh check process."""
+FLOOR = "import lark, pydantic"
+
+
+def time_once(path: Path | None, source: Path = ROOT) -> float:
+    """Seconds of one fresh check process on ``source``'s cnndsl (``None``: the floor)."""
+    command = ([sys.executable, "-c", FLOOR] if path is None
+               else [sys.executable, "-m", "cnndsl.cli", "check", "-q", str(path)])
+    environment = {**os.environ, "PYTHONPATH": str(source)}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "-q", str(path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=source, env=environment)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"check failed on {path}:\n{done.stdout}{done.stderr}")
@@ -75,8 +87,11 @@ def main() -> None:
     """Print the table of timings and the linearity ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="another source tree to time alongside")
     args = parser.parse_args()
     rows: list[tuple[str, float, float, int]] = []
+    baseline: dict[str, list[float]] = {}
+    floor: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         tiny = base / "tiny.cnn"
@@ -88,9 +103,13 @@ def main() -> None:
             path.write_text(generated_spec(size))
             cases.append((f"generated {size:,} layers", path))
         times: dict[str, list[float]] = {label: [] for label, _ in cases}
+        baseline = {label: [] for label, _ in cases} if args.baseline else {}
         for _ in range(args.runs):
+            floor.append(time_once(None))
             for label, path in cases:
                 times[label].append(time_once(path))
+                if args.baseline:
+                    baseline[label].append(time_once(path, args.baseline.resolve()))
         for label, path in cases:
             runs = times[label]
             rows.append((label, min(runs), statistics.median(runs), node_count(path)))
@@ -108,6 +127,15 @@ def main() -> None:
     resnet, big = rows[1][1], rows[-1][1]
     print(f"targets: resnet50 {resnet:.3f} s (<= 0.4 s: {'ok' if resnet <= 0.4 else 'MISSED'}); "
           f"10,000 layers {big:.3f} s (< 2 s: {'ok' if big < 2 else 'MISSED'})")
+    over = resnet - min(floor)
+    print(f"cold start: floor `python -c \"{FLOOR}\"` best {min(floor):.3f} s (median "
+          f"{statistics.median(floor):.3f}); resnet50 check is {over:+.3f} s over it "
+          f"(<= 0.08 s: {'ok' if over <= 0.08 else 'MISSED'})")
+    if baseline:
+        print(f"against the baseline {args.baseline} (best s, this / baseline):")
+        for label, best, _, _ in rows:
+            theirs = min(baseline[label])
+            print(f"  {label:<26} {best:>7.3f} {theirs:>7.3f}  ratio {best / theirs:.2f}")
 
 
 if __name__ == "__main__":
