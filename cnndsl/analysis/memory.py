@@ -302,6 +302,9 @@ def _generic_forward(op: _Op) -> Tensor:
         return _alias_forward(op)
     out = op.new(op.out_bytes)
     extras = {"indices": _indices(op)} if "indices" in facts.saves else {}
+    if facts.statistics:  # mean and inverse std per sample, fp32 whatever the activations
+        extras["mean"] = op.new(op.batch * facts.statistics * _STAT_BYTES)
+        extras["rstd"] = op.new(op.batch * facts.statistics * _STAT_BYTES)
     op.replay.mark()
     saved: list[Tensor] = []
     for what in facts.saves:
@@ -313,6 +316,7 @@ def _generic_forward(op: _Op) -> Tensor:
             saved.append(out)
         else:
             saved.append(extras[what])
+    saved.extend(extras[name] for name in ("mean", "rstd") if name in extras)
     op.save(*saved)
     for extra in extras.values():
         op.free(extra)

@@ -70,13 +70,16 @@ class Autograd:
     are the memory rule's business; "indices": int64 indices of the output's size);
     ``overwritable``: whether its backward does not read its output, so a following activation
     may overwrite that output in place; ``view``: the output shares its input's storage;
-    ``grad_view``: the input gradients are the output gradient or views of it (no new storage).
+    ``grad_view``: the input gradients are the output gradient or views of it (no new storage);
+    ``statistics``: floats per sample of the mean and the inverse std that the forward computes
+    (in fp32, also at inference) and backward saves, as group or layer norm do (0: none).
     """
 
     saves: tuple[str, ...] = ()
     overwritable: bool = False
     view: bool = False
     grad_view: bool = False
+    statistics: int = 0
 
 
 class ShapeError(Exception):
