@@ -259,3 +259,13 @@ def test_macs_agree_with_flop_counter(kind: str) -> None:
     with counter, torch.no_grad():
         model(*[torch.from_numpy(x) for x in _inputs(network, 2)])
     assert counter.get_total_flops() == 2 * flops.total_macs(network, batch=2)
+
+
+def test_groupnorm_groups_must_divide_the_channels() -> None:
+    result = cnndsl.check("network t {\n  input x: 6 x 4 x 4\n  groupnorm 4\n}\n")
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.code.slug == "channel-mismatch" and diagnostic.span.line == 3
+    assert "4 groups do not divide 6 channels" in diagnostic.message
+    network = example_network("groupnorm")
+    (norm,) = [n for n in network.nodes if n.kind == "groupnorm"]
+    assert norm.params == 12 and (norm.groups, norm.channels, norm.eps) == (3, 6, 0.001)

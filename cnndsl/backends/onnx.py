@@ -386,6 +386,30 @@ def _lower_batchnorm(g: _Graph, node: ir.BatchNorm) -> None:
            epsilon=node.eps)
 
 
+def _lower_groupnorm(g: _Graph, node: Any) -> None:
+    # GroupNormalization needs opset 18 (and changed meaning at 21); from opset 11 on: view as
+    # N x G x rest, InstanceNormalization (unit scale, zero shift per group), view back,
+    # then the per-channel scale and shift, broadcast over the positions.
+    (x,) = g.inputs(node)
+    name, span, groups = node.name, node.span, node.groups
+    rank = len(_shape(g, node.inputs[0]))
+    grouped = g.emit("Reshape", [x, g.const(f"{name}/groups", [0, groups, -1])],
+                     f"{name}/grouped", f"{name}/grouped", span)
+    normed = g.emit("InstanceNormalization",
+                    [grouped, g.const(f"{name}/one", np.ones(groups), np.float32),
+                     g.const(f"{name}/zero", np.zeros(groups), np.float32)],
+                    f"{name}/normed", f"{name}/normed", span, epsilon=node.eps)
+    shape = g.emit("Shape", [x], f"{name}/shape", f"{name}/shape", span)
+    back = g.emit("Reshape", [normed, shape], f"{name}/ungrouped", f"{name}/ungrouped", span)
+    per_channel = g.const(f"{name}/per_channel", [node.channels] + [1] * (rank - 1))
+    scale = g.emit("Reshape", [f"{name}.weight", per_channel], f"{name}/scale",
+                   f"{name}/scale", span)
+    shift = g.emit("Reshape", [f"{name}.bias", per_channel], f"{name}/shift", f"{name}/shift",
+                   span)
+    scaled = g.emit("Mul", [back, scale], f"{name}/scaled", f"{name}/scaled", span)
+    g.emit("Add", [scaled, shift], name, name, span)
+
+
 def _hardsigmoid(g: _Graph, x: str, output: str, name: str, span: Span | None) -> str:
     # torch: relu6(x + 3) / 6 == clip(x / 6 + 1/2, 0, 1)
     return g.emit("HardSigmoid", [x], output, name, span, alpha=1.0 / 6.0, beta=0.5)
@@ -651,6 +675,7 @@ LOWERINGS: dict[str, Callable[[_Graph, Any], None]] = {
     "concat": _lower_concat,
     "box_head": _lower_identity,
     "detect_head": _lower_identity,
+    "groupnorm": _lower_groupnorm,
 }
 
 

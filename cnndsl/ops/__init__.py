@@ -14,14 +14,14 @@ from cnndsl.ops.base import Autograd, Node, Shape, ShapeError, State
 from cnndsl.ops.conv import Conv, ConvTranspose
 from cnndsl.ops.heads import BoxHead, DetectHead
 from cnndsl.ops.linear import Linear
-from cnndsl.ops.norm import LRN, BatchNorm
+from cnndsl.ops.norm import LRN, BatchNorm, GroupNorm
 from cnndsl.ops.pool import AdaptivePool, ChannelPool, GlobalPool, Pool
 from cnndsl.ops.tensor import Add, Concat, Dropout, Flatten, Identity, Input, Mul, Upsample
 
 KINDS: tuple[type[Node], ...] = (
     Input, Conv, ConvTranspose, BatchNorm, Activation, Softmax, Pool, GlobalPool, AdaptivePool,
     ChannelPool, LRN, Dropout, Flatten, Linear, Upsample, Identity, Add, Mul, Concat, BoxHead,
-    DetectHead,
+    DetectHead, GroupNorm,
 )
 
 REGISTRY: dict[str, type[Node]] = {cls.kind: cls for cls in KINDS}

@@ -1,4 +1,4 @@
-"""Normalisation: ``bn`` (kind ``batchnorm``) and ``lrn``."""
+"""Normalisation: ``bn`` (kind ``batchnorm``), ``lrn`` and ``groupnorm``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cnndsl.diagnostics import Code
 from cnndsl.ops.base import (
     Autograd,
     Node,
     Shape,
+    ShapeError,
     State,
     check_channels,
     feature_map,
@@ -18,7 +20,17 @@ from cnndsl.ops.base import (
     saves_input,
     stateless,
 )
-from cnndsl.ops.words import Built, Context, Layer, Param, channels_of, number, positive_int, simple
+from cnndsl.ops.words import (
+    REQUIRED,
+    Built,
+    Context,
+    Layer,
+    Param,
+    channels_of,
+    number,
+    positive_int,
+    simple,
+)
 
 
 def build_batchnorm(args: dict[str, Any], context: Context) -> Built:
@@ -98,3 +110,51 @@ class LRN(Node):
                 f"beta={number_text(self.beta)} k={number_text(self.k)}")
 
     autograd = saves_input
+
+
+def build_groupnorm(args: dict[str, Any], context: Context) -> Built:
+    """``groupnorm GROUPS [eps=E]``."""
+    return [(None, {"kind": "groupnorm", "groups": args["groups"],
+                    "channels": channels_of(context), "eps": args["eps"]})]
+
+
+@dataclass(kw_only=True)
+class GroupNorm(Node):
+    """Group normalisation: channels in ``groups`` groups, each normalised over its channels
+    and positions, then a learned scale and shift per channel (PyTorch's nn.GroupNorm)."""
+
+    kind: Literal["groupnorm"] = "groupnorm"
+    groups: int
+    channels: int
+    eps: float = 1e-5
+
+    words = (
+        Layer("groupnorm", "group normalisation", build_groupnorm, ("groups",),
+              {"groups": Param(positive_int, REQUIRED), "eps": Param(number, 1e-5)}),
+    )
+    example = "input x: 6 x 5 x 4\nconv 6 3x3 pad 1 -> groupnorm 3 eps=0.001 -> relu"
+
+    def infer(self, inputs: Sequence[Shape]) -> Shape:
+        """Keeps the shape; the groups must divide the channels."""
+        shape = inputs[0]
+        check_channels(shape[0], self.channels, "group norm")
+        if self.channels % self.groups:
+            raise ShapeError(Code.CHANNEL_MISMATCH,
+                             f"group norm: {self.groups} groups do not divide "
+                             f"{self.channels} channels")
+        return shape
+
+    def state(self) -> list[State]:
+        """Scale 1 and shift 0 per channel; no running statistics."""
+        channels = (self.channels,)
+        return [State("weight", channels, "ones"), State("bias", channels, "zeros")]
+
+    macs = no_macs
+
+    def text(self) -> str:
+        """``groupnorm 32 eps=1e-05``."""
+        return f"groupnorm {self.groups} eps={number_text(self.eps)}"
+
+    def autograd(self) -> Autograd:
+        """Saves its input and each group's mean and inverse std; output overwritable."""
+        return Autograd(("input",), overwritable=True, statistics=self.groups)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnndsl import ir
+from cnndsl.ops.norm import GroupNorm
 
 REQUIRED = object()  # the default of a keyword argument that is always written
 # cnndsl's own modules (backends/torch/modules.py) that some calls name; the emitter copies
@@ -208,6 +209,11 @@ def _upsample(node: ir.Upsample, context: Context) -> Call:
     if node.mode == "bilinear":
         kwargs += (("align_corners", False, REQUIRED),)
     return Call("nn.Upsample", (), kwargs)
+
+
+@module("groupnorm", classes=("nn.GroupNorm",))
+def _groupnorm(node: GroupNorm, context: Context) -> Call:
+    return Call("nn.GroupNorm", (node.groups, node.channels), (("eps", node.eps, 1e-5),))
 
 
 @module("softmax")
