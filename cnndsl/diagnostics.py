@@ -54,6 +54,7 @@ class Code(Enum):
     STRIDE_MISMATCH = ("E208", "stride-mismatch")
     EXPECT_FAILED = ("E301", "expect-failed")
     UNSUPPORTED = ("E401", "unsupported")
+    UNFORMATTED = ("E501", "unformatted")  # fmt --check: not in the canonical layout
 
     @property
     def id(self) -> str:

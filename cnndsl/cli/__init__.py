@@ -1,4 +1,4 @@
-"""The command line: ``cnndsl check | ir | summary | compile | fcn``.
+"""The command line: ``cnndsl check | fmt | ir | summary | compile | fcn``.
 
 Exit codes: 0 when everything holds, 1 when a spec has errors or a failed ``expect``, 2 for usage
 or I/O errors. Nothing here imports torch unless a command asks for the PyTorch backend. Each
@@ -12,17 +12,19 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from cnndsl.cli import check, compile, fcn, ir, summary
+from cnndsl import __version__
+from cnndsl.cli import check, compile, fcn, fmt, ir, summary
 from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE
 from cnndsl.compiler import parse_input_sizes
 
 # The order of ``cnndsl --help``.
-COMMANDS = (check, ir, summary, compile, fcn)
+COMMANDS = (check, fmt, ir, summary, compile, fcn)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnndsl`` command."""
     parser = argparse.ArgumentParser(prog="cnndsl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cnndsl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)

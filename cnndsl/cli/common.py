@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from cnndsl.compiler import CheckResult, check
-from cnndsl.diagnostics import Code, render_all
+from cnndsl.diagnostics import Code, Diagnostic
+from cnndsl.reporting import FORMATS, render
 from cnndsl.syntax.parser import MAX_SOURCE_BYTES
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
@@ -40,6 +41,21 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", metavar="NAME", help="which network of the file")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE",
                         help="override a network parameter, e.g. --set classes=10")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="how diagnostics are reported: text (default), json, sarif "
+                        "(SARIF 2.1.0) or github (workflow-command annotations)")
+
+
+def report(args: argparse.Namespace, diagnostics: Sequence[Diagnostic],
+           sources: dict[str, str] | None = None, out: TextIO | None = None) -> None:
+    """Report a command's diagnostics: text on stderr, the machine formats on stdout.
+
+    A command that reports is failing, so stdout carries nothing else then; GitHub reads
+    workflow commands from stdout.
+    """
+    format = getattr(args, "format", "text")
+    stream = sys.stderr if format == "text" else out or sys.stdout
+    stream.write(render(diagnostics, format, sources))
 
 
 def check_one(path: str, args: argparse.Namespace) -> CheckResult:
@@ -63,10 +79,11 @@ def exit_code(results: Sequence[CheckResult]) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_SPEC
 
 
-def load_or_report(args: argparse.Namespace) -> tuple[CheckResult, int | None]:
+def load_or_report(args: argparse.Namespace,
+                   out: TextIO | None = None) -> tuple[CheckResult, int | None]:
     """Check ``args.file``; on errors print them and return the exit code beside the result."""
     result = check_one(args.file, args)
     if not result.ok:
-        sys.stderr.write(render_all(result.diagnostics, result.sources) + "\n")
+        report(args, result.diagnostics, result.sources, out)
         return result, exit_code([result])
     return result, None

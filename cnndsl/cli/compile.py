@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cnndsl import ir
-from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_spec_options, load_or_report
-from cnndsl.diagnostics import CnnError, Code, render_all
+from cnndsl.cli.common import (
+    EXIT_OK,
+    EXIT_SPEC,
+    EXIT_USAGE,
+    add_spec_options,
+    load_or_report,
+    report,
+)
+from cnndsl.diagnostics import CnnError, Code
 from cnndsl.files import atomic_write
 
 
@@ -47,7 +54,7 @@ def _to_onnx(network: ir.Network, args: argparse.Namespace, out: TextIO,
                                   iou_threshold=args.iou_threshold,
                                   max_detections=args.max_detections)
     except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        report(args, error.diagnostics, sources, out)
         return EXIT_USAGE if any(d.code is Code.IO for d in error.diagnostics) else EXIT_SPEC
     except ValueError as error:
         sys.stderr.write(f"cnndsl compile: {error}\n")
@@ -69,7 +76,7 @@ def _to_onnx(network: ir.Network, args: argparse.Namespace, out: TextIO,
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Compile to PyTorch source or an ONNX file."""
-    result, code = load_or_report(args)
+    result, code = load_or_report(args, out)
     if code is not None:
         return code
     assert result.network is not None

@@ -6,9 +6,16 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_spec_options, load_or_report
+from cnndsl.cli.common import (
+    EXIT_OK,
+    EXIT_SPEC,
+    EXIT_USAGE,
+    add_spec_options,
+    load_or_report,
+    report,
+)
 from cnndsl.compiler import check, parse_input_sizes
-from cnndsl.diagnostics import CnnError, render_all
+from cnndsl.diagnostics import CnnError
 from cnndsl.files import atomic_write
 from cnndsl.transforms.fully_convolutional import (
     convert_state_dict,
@@ -22,7 +29,7 @@ from cnndsl.transforms.printer import print_spec, printed_names
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Print the converted spec, or write its weights or ONNX model."""
-    result, code = load_or_report(args)
+    result, code = load_or_report(args, out)
     if code is not None:
         return code
     network, sources = result.network, result.sources
@@ -34,7 +41,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             raise ValueError(f"--at takes a size such as 3x384x384, got {args.at!r}")
         deployed = infer_shapes(converted.network, at)
     except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        report(args, error.diagnostics, sources, out)
         return EXIT_SPEC
     except ValueError as error:
         sys.stderr.write(f"cnndsl fcn: {error}\n")
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             rename = printed_names(deployed, printed)
             write_state(convert_state_dict(source, converted.conversions, rename), args.output)
     except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        report(args, error.diagnostics, sources, out)
         return EXIT_SPEC
     except (OSError, ValueError, KeyError) as error:
         sys.stderr.write(f"cnndsl fcn: {error}\n")

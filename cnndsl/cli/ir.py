@@ -8,8 +8,14 @@ import sys
 from typing import Any, TextIO
 
 from cnndsl import ir
-from cnndsl.cli.common import EXIT_OK, EXIT_USAGE, add_spec_options, check_one, exit_code
-from cnndsl.diagnostics import render_all
+from cnndsl.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_spec_options,
+    check_one,
+    exit_code,
+    report,
+)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -22,7 +28,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_USAGE
     result = check_one(args.file, args)
     if result.network is None:
-        sys.stderr.write(render_all(result.diagnostics, result.sources) + "\n")
+        report(args, result.diagnostics, result.sources, out)
         return exit_code([result])
     out.write(ir.to_json(result.network, indent=2) + "\n")
     return exit_code([result])

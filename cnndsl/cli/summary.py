@@ -37,7 +37,7 @@ def _rich_table(result: Summary, out: TextIO) -> bool:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """The table (or ``--json``), with ``--budget`` the largest batches."""
-    checked, code = load_or_report(args)
+    checked, code = load_or_report(args, out)
     if code is not None:
         return code
     assert checked.network is not None
