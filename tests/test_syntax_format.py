@@ -9,6 +9,7 @@ survive, in order. One formatted spec is a golden file.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cnndsl
+from cnndsl import ir
 from cnndsl.diagnostics import CnnError
 from cnndsl.syntax.format import format_source
 from cnndsl.syntax.parser import parse
@@ -62,7 +64,7 @@ def _checked(text: str, name: str) -> Any:
     # Imports resolve beside the file the text came from.
     file = str(ROOT / name) if not name.startswith(("docs", "README")) else name
     result = cnndsl.check(text, file=file)
-    network = result.network.model_dump(mode="json") if result.network else None
+    network = json.loads(ir.to_json(result.network)) if result.network else None
     messages = sorted((d.code.id, d.message) for d in result.diagnostics)
     return _without_spans(network), messages
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any, TextIO
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _renamed(diagnostic: Diagnostic, file: str) -> Diagnostic:
     # format_source parses under a placeholder name; report under the file's own.
-    span = diagnostic.span.model_copy(update={"file": file})
+    span = dataclasses.replace(diagnostic.span, file=file)
     return Diagnostic(diagnostic.code, span, diagnostic.message, diagnostic.severity,
                       diagnostic.notes)
 
