@@ -55,6 +55,7 @@ class Code(Enum):
     EXPECT_FAILED = ("E301", "expect-failed")
     UNSUPPORTED = ("E401", "unsupported")
     UNFORMATTED = ("E501", "unformatted")  # fmt --check: not in the canonical layout
+    WEIGHTS = ("E502", "weights")  # a checkpoint that does not fit a network
 
     @property
     def id(self) -> str:

@@ -97,8 +97,10 @@ def test_bad_spec_reports_exactly_its_annotations(path: Path) -> None:
 def test_every_user_error_code_has_a_bad_spec() -> None:
     covered = {slug for path in FILES for *_, slug in annotations(path)}
     # UNSUPPORTED is raised by backends (a node kind a target cannot express), not by specs;
-    # UNFORMATTED by fmt --check (a layout, not an error in the spec).
-    wanted = {code.slug for code in Code} - {Code.UNSUPPORTED.slug, Code.UNFORMATTED.slug}
+    # UNFORMATTED by fmt --check (a layout, not an error in the spec); WEIGHTS by a checkpoint
+    # that does not fit (tests/test_weights_*.py).
+    wanted = {code.slug for code in Code} - {Code.UNSUPPORTED.slug, Code.UNFORMATTED.slug,
+                                              Code.WEIGHTS.slug}
     assert wanted <= covered, f"no bad spec for {sorted(wanted - covered)}"
 
 

@@ -287,18 +287,21 @@ def test_npz_and_safetensors_weights_load_by_key(tmp_path: Path) -> None:
         assert_matches(network, exported.SerializeToString(), model)
 
 
-def test_weights_with_a_wrong_shape_are_a_positioned_error() -> None:
+def test_weights_that_do_not_fit_are_one_positioned_report() -> None:
     network = spec_network("lenet5.cnn")
     arrays = state_arrays(torch_model(network))
     arrays["c3.weight"] = arrays["c3.weight"][:8]
     with pytest.raises(CnnError) as caught:
-        cnndsl.to_onnx(network, weights=arrays)
+        cnndsl.to_onnx(network, weights=arrays, by="name")
     (diagnostic,) = caught.value.diagnostics
-    assert diagnostic.code is Code.SHAPE_MISMATCH
+    assert diagnostic.code is Code.WEIGHTS
     assert diagnostic.span == network.node("c3").span
+    assert "c3.weight: checkpoint (8, 6, 5, 5), network (16, 6, 5, 5)" in diagnostic.notes[0]
     del arrays["c3.weight"]
-    with pytest.raises(CnnError, match=r"no tensor 'c3\.weight'"):
+    with pytest.raises(CnnError, match=r"1 missing"):
         cnndsl.to_onnx(network, weights=arrays)
+    with pytest.warns(UserWarning, match=r"missing \(1\): c3\.weight"):
+        cnndsl.to_onnx(network, weights=arrays, strict=False)
 
 
 # the command line -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import math
 import os
 import tempfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,50 +220,10 @@ def random_weights(network: ir.Network, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def read_weights(path: str | Path) -> dict[str, np.ndarray]:
-    """Arrays by state_dict key from an ``.npz`` or ``.safetensors`` file."""
-    path = Path(path)
-    span = Span(file=str(path))
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                return {key: archive[key] for key in archive.files}
-        if path.suffix == ".safetensors":
-            from safetensors.numpy import load_file
+    """Arrays by key from a checkpoint file (see :func:`cnndsl.weights.read_checkpoint`)."""
+    from cnndsl.weights import read_checkpoint
 
-            return dict(load_file(str(path)))
-    except (OSError, ValueError) as error:
-        message = f"cannot read weights {path}: {error}"
-        raise CnnError([Diagnostic(Code.IO, span, message)]) from None
-    raise CnnError([Diagnostic(Code.IO, span,
-                               f"weights file {path} is neither .npz nor .safetensors")])
-
-
-def _bind_weights(network: ir.Network, given: Mapping[str, Any],
-                  source: str) -> dict[str, np.ndarray]:
-    reporter = Reporter()
-    spans = {node.name: node.span for node in network.nodes}
-    weights: dict[str, np.ndarray] = {}
-    expected = parameter_specs(network)
-    for spec in expected:
-        span = spans[spec.key.rsplit(".", 1)[0]]
-        if spec.key not in given:
-            reporter.error(Code.BAD_VALUE, span, f"{source} has no tensor {spec.key!r}")
-            continue
-        array = np.asarray(given[spec.key], dtype=np.float32)
-        if array.shape != spec.shape:
-            reporter.error(Code.SHAPE_MISMATCH, span,
-                           f"{source}: {spec.key} has shape {array.shape}, the layer needs "
-                           f"{spec.shape}")
-            continue
-        weights[spec.key] = np.ascontiguousarray(array)
-    known = {spec.key for spec in expected}
-    extra = sorted(k for k in given if k not in known and not k.endswith(".num_batches_tracked"))
-    if extra:
-        shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
-        reporter.error(Code.BAD_VALUE, Span(file=source),
-                       f"{source} has {len(extra)} tensor(s) the network does not use: {shown}")
-    reporter.raise_if_errors()
-    return weights
+    return read_checkpoint(path).tensors
 
 
 def _output_channel_scale(conv: ir.Conv | ir.ConvTranspose, scale: np.ndarray,
@@ -715,8 +675,16 @@ def _graph(network: ir.Network, opset: int, weights: dict[str, np.ndarray],
 def build_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = None,
                dynamic_batch: bool = True,
                weights: str | Path | Mapping[str, Any] | None = None,
-               fold_batchnorm: bool = False, seed: int = 0, **load_options: Any) -> wire.Model:
-    """The ONNX model of a network as plain data, ready to encode (see :func:`to_onnx`)."""
+               fold_batchnorm: bool = False, seed: int = 0, by: str = "auto",
+               rename: Sequence[tuple[str, str]] = (), strict: bool = True,
+               **load_options: Any) -> wire.Model:
+    """The ONNX model of a network as plain data, ready to encode (see :func:`to_onnx`).
+
+    ``weights`` is a checkpoint file or a mapping, matched to the network ``by`` name, order or
+    both after ``rename`` (see :mod:`cnndsl.weights`); under ``strict`` a checkpoint that does
+    not fit raises :class:`cnndsl.weights.WeightsError`, otherwise a warning tells what keeps
+    its seeded initialisation.
+    """
     from cnndsl import __version__
     from cnndsl.compiler import load
 
@@ -728,9 +696,15 @@ def build_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = 
     if weights is None:
         arrays = random_weights(network, seed)
     else:
-        source = str(weights) if isinstance(weights, str | Path) else "weights"
-        given = read_weights(weights) if isinstance(weights, str | Path) else weights
-        arrays = _bind_weights(network, given, source)
+        from cnndsl.weights import network_weights
+
+        loaded = network_weights(network, weights, by=by, rename=rename, strict=strict,
+                                 seed=seed)
+        arrays = loaded.arrays
+        if loaded.warning is not None:
+            import warnings
+
+            warnings.warn(render_all([loaded.warning]), UserWarning, stacklevel=2)
     folded = fold_batchnorms(network, arrays) if fold_batchnorm else {}
     graph = _graph(network, chosen, arrays, folded, dynamic_batch)
     return wire.Model(graph, chosen, _ir_version(chosen), "cnndsl", __version__,
@@ -743,11 +717,13 @@ def build_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = 
 def to_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = None,
             dynamic_batch: bool = True,
             weights: str | Path | Mapping[str, Any] | None = None,
-            fold_batchnorm: bool = False, seed: int = 0, **load_options: Any) -> onnx.ModelProto:
+            fold_batchnorm: bool = False, seed: int = 0, by: str = "auto",
+            rename: Sequence[tuple[str, str]] = (), strict: bool = True,
+            **load_options: Any) -> onnx.ModelProto:
     """Build the ONNX model of a network (or of a spec, loaded with ``load_options``)."""
     model = build_onnx(spec_or_network, opset=opset, dynamic_batch=dynamic_batch,
-                       weights=weights, fold_batchnorm=fold_batchnorm, seed=seed,
-                       **load_options)
+                       weights=weights, fold_batchnorm=fold_batchnorm, seed=seed, by=by,
+                       rename=rename, strict=strict, **load_options)
     return as_proto(model)
 
 

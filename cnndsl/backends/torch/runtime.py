@@ -5,7 +5,7 @@ spec path: node ``layer3.2.conv1`` is ``model.layer3[2].conv1`` (``model.layer3.
 ("2.conv1")`` works too), inside :class:`Scope` containers named by the path segments, so its
 ``state_dict`` keys are ``layer3.2.conv1.weight``. Modules are registered in node order; when
 every scope's nodes are contiguous in that order (as in every seed spec) the parameters follow
-the spec exactly, so a reference model's weights load by order (:func:`load_weights`).
+the spec exactly, so a reference model's weights load by name or by order (:func:`load_weights`).
 ``add``, ``mul``, ``concat`` and ``flatten`` are tensor operations in ``forward``.
 
 Calling. One input: ``model(x)``. Several: positional in declaration order, or keywords by input
@@ -26,7 +26,7 @@ global RNG and no weight is initialised twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from cnndsl import ir
 from cnndsl.backends.torch.modules import HELPERS
 from cnndsl.backends.torch.ops import FUNCTIONS, Call, Context, module_call
 from cnndsl.ops.base import State
+from cnndsl.weights.match import Match
 
 
 class Scope(nn.Module):
@@ -258,72 +259,55 @@ def to_torch(spec: ir.Network | str | Path, *, seed: int = 0,
     return SpecModule(network, seed=seed, device=device)
 
 
-def _tensors(source: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    if isinstance(source, nn.Module):
-        return dict(source.state_dict())
-    return dict(source)
+def _source(weights: nn.Module | Mapping[str, Any] | str | Path) -> tuple[dict[str, Any], str,
+                                                                         bool]:
+    if isinstance(weights, nn.Module):
+        return dict(weights.state_dict()), type(weights).__name__, True
+    if isinstance(weights, str | Path):
+        from cnndsl.weights.files import read_checkpoint
+        from cnndsl.weights.load import source_name
+
+        checkpoint = read_checkpoint(weights)
+        return checkpoint.tensors, source_name(checkpoint), checkpoint.ordered
+    return dict(weights), "state_dict", True
 
 
-def _describe(name: str, tensor: torch.Tensor) -> str:
-    return f"{name!r} {tuple(tensor.shape)}"
+def _as_tensor(value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    import numpy as np
+
+    return torch.from_numpy(np.require(value, requirements="W"))  # numpy: from a file
 
 
-def load_weights(module: nn.Module, state_dict: nn.Module | Mapping[str, torch.Tensor], *,
-                 by: str = "order") -> dict[str, str]:
-    """Copy parameters and buffers from another implementation into ``module``.
+def load_weights(module: nn.Module, weights: nn.Module | Mapping[str, Any] | str | Path, *,
+                 by: str = "auto", rename: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+                 strict: bool = True) -> Match:
+    """Copy parameters and buffers from another implementation or a checkpoint into ``module``.
 
-    ``by="order"`` pairs tensors in ``state_dict`` order (a reference model written layer by
-    layer in spec order), ``by="name"`` by key. ``num_batches_tracked`` counters are matched only
-    when both sides have them. Nothing is copied unless every tensor matches; otherwise a
-    ValueError names the first mismatching tensor with both shapes. Returns target -> source.
+    ``weights`` is a module, a state dict, or a checkpoint file (``.pt``, ``.safetensors``,
+    ``.npz``, containers such as ``{"model": ...}`` included). ``by`` is ``"name"``, ``"order"``
+    (the source's module tree in order, siblings reordered where only that fits) or ``"auto"``
+    (names, then order for the rest); ``rename`` rewrites key prefixes (old -> new) first; see
+    :mod:`cnndsl.weights.match`. Under ``strict`` nothing is copied unless every tensor of both
+    sides is paired, and a :class:`~cnndsl.weights.WeightsError` (a ValueError) carries the
+    report; otherwise what fits is copied and the report tells the rest. Returns the match:
+    ``.pairs`` (target -> source key) and ``.report``.
     """
-    if by not in ("order", "name"):
-        raise ValueError(f"by must be 'order' or 'name', not {by!r}")
-    source = _tensors(state_dict)
+    from cnndsl.weights.load import WeightsError
+    from cnndsl.weights.match import match_weights
+
+    tensors, name, ordered = _source(weights)
     target = module.state_dict()
-    counters = "num_batches_tracked"
-    if not any(name.endswith(counters) for name in source):
-        target = {k: v for k, v in target.items() if not k.endswith(counters)}
-    if not any(name.endswith(counters) for name in target):
-        source = {k: v for k, v in source.items() if not k.endswith(counters)}
-    pairs = _pair_by_order(source, target) if by == "order" else _pair_by_name(source, target)
-    for target_name, source_name in pairs.items():
-        theirs, ours = source[source_name], target[target_name]
-        if theirs.shape != ours.shape:
-            raise ValueError(f"weights do not fit: source {_describe(source_name, theirs)} vs "
-                             f"target {_describe(target_name, ours)}")
+    rules = list(rename.items()) if isinstance(rename, Mapping) else list(rename)
+    match = match_weights([(key, tuple(value.shape)) for key, value in target.items()], tensors,
+                          by=by, rename=rules, source_name=name,
+                          network=getattr(module, "spec_name", type(module).__name__),
+                          ordered=ordered)
+    if strict and not match.report.ok:
+        raise WeightsError([match.report.diagnostic(strict=True)])
     with torch.no_grad():
-        for target_name, source_name in pairs.items():
-            target[target_name].copy_(source[source_name])
-    return pairs
-
-
-def _pair_by_order(source: dict[str, torch.Tensor],
-                   target: dict[str, torch.Tensor]) -> dict[str, str]:
-    theirs, ours = list(source), list(target)
-    for index, (source_name, target_name) in enumerate(zip(theirs, ours, strict=False)):
-        if source[source_name].shape != target[target_name].shape:
-            raise ValueError(
-                f"weights do not fit at tensor {index}: source "
-                f"{_describe(source_name, source[source_name])} vs target "
-                f"{_describe(target_name, target[target_name])}"
-            )
-    if len(theirs) != len(ours):
-        extra = (f"source {theirs[len(ours)]!r}" if len(theirs) > len(ours)
-                 else f"target {ours[len(theirs)]!r}")
-        raise ValueError(f"weights do not fit: source has {len(theirs)} tensors, target "
-                         f"{len(ours)}; first unmatched: {extra}")
-    return dict(zip(ours, theirs, strict=True))
-
-
-def _pair_by_name(source: dict[str, torch.Tensor],
-                  target: dict[str, torch.Tensor]) -> dict[str, str]:
-    missing = [name for name in target if name not in source]
-    if missing:
-        raise ValueError(f"weights do not fit: source has no tensor {missing[0]!r} "
-                         f"(target {tuple(target[missing[0]].shape)})")
-    unexpected = [name for name in source if name not in target]
-    if unexpected:
-        raise ValueError(f"weights do not fit: target has no tensor {unexpected[0]!r} "
-                         f"(source {tuple(source[unexpected[0]].shape)})")
-    return {name: name for name in target}
+        for target_key, source_key in {**match.pairs, **match.counters}.items():
+            ours = target[target_key]
+            ours.copy_(_as_tensor(tensors[source_key]).reshape(ours.shape))
+    return match
