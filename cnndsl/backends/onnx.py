@@ -704,6 +704,8 @@ def build_onnx(spec_or_network: ir.Network | str | Path, *, opset: int | None = 
         if loaded.warning is not None:
             import warnings
 
+            from cnndsl.diagnostics import render_all
+
             warnings.warn(render_all([loaded.warning]), UserWarning, stacklevel=2)
     folded = fold_batchnorms(network, arrays) if fold_batchnorm else {}
     graph = _graph(network, chosen, arrays, folded, dynamic_batch)

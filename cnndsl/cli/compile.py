@@ -16,6 +16,7 @@ from cnndsl.cli.common import (
     load_or_report,
     report,
 )
+from cnndsl.cli.weights import add_weights_options, load_network_weights
 from cnndsl.diagnostics import CnnError, Code
 from cnndsl.files import atomic_write
 
@@ -44,9 +45,14 @@ def _to_onnx(network: ir.Network, args: argparse.Namespace, out: TextIO,
     from cnndsl.backends.onnx import build_onnx, write_onnx
 
     path = Path(args.output or f"{network.name}.onnx")
+    weights = None
+    if args.weights:
+        weights, code = load_network_weights(network, args.weights, args, sources, out)
+        if weights is None:
+            return code
     try:
         model = build_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
-                           weights=args.weights, fold_batchnorm=args.fold_bn, seed=args.seed)
+                           weights=weights, fold_batchnorm=args.fold_bn, seed=args.seed)
         if args.detect:
             from cnndsl.backends.onnx_detect import add_detection
 
@@ -94,7 +100,8 @@ def add_parser(sub: Any) -> None:
                    "for torch, NAME.onnx for onnx)")
     p.add_argument("--opset", type=int, help="ONNX opset (default: newest that onnxruntime runs)")
     p.add_argument("--static-batch", action="store_true", help="ONNX: fix the batch at 1")
-    p.add_argument("--weights", metavar="FILE", help="ONNX: weights from .npz or .safetensors")
+    p.add_argument("--weights", metavar="CKPT", help="ONNX: weights from a checkpoint "
+                   "(.safetensors, .npz; .pt/.pth with torch), paired per --match/--rename")
     p.add_argument("--fold-bn", action="store_true", help="ONNX: fold batch norm into convs")
     p.add_argument("--external-data", action="store_true",
                    help="ONNX: weights in OUTPUT.data beside the model (automatic past 2 GB)")
@@ -104,5 +111,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--score-threshold", type=float, default=0.25, help="--detect: min score")
     p.add_argument("--iou-threshold", type=float, default=0.45, help="--detect: NMS IoU")
     p.add_argument("--max-detections", type=int, default=100, help="--detect: per image")
+    add_weights_options(p)
     add_spec_options(p)
     p.set_defaults(run=run)

@@ -14,6 +14,7 @@ from cnndsl.cli.common import (
     load_or_report,
     report,
 )
+from cnndsl.cli.weights import add_weights_options, load_network_weights
 from cnndsl.compiler import check, parse_input_sizes
 from cnndsl.diagnostics import CnnError
 from cnndsl.files import atomic_write
@@ -62,7 +63,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             else:
                 out.write(text)
             return EXIT_OK
-        source = source_weights(network, args.weights, args.to, args.seed)
+        if args.weights:
+            source, code = load_network_weights(network, args.weights, args, sources,
+                                                counters=args.to == "torch")
+            if source is None:
+                return code
+        else:
+            source = source_weights(network, args.to, args.seed)
         if args.to == "onnx":
             from cnndsl.backends.onnx import build_onnx, write_onnx
 
@@ -94,9 +101,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="PATH", help="where to write (cnn: default stdout)")
     p.add_argument("--at", metavar="SIZE", help="input size of the result, e.g. 3x384x384 "
                    "(--input sets the training size the dense layers were trained at)")
-    p.add_argument("--weights", metavar="FILE", help="the source's state dict (.pt, .npz or "
-                   ".safetensors); default: its seeded initialisation")
+    p.add_argument("--weights", metavar="CKPT", help="the source's checkpoint (.pt, .npz or "
+                   ".safetensors), paired per --match/--rename; default: its seeded "
+                   "initialisation")
     p.add_argument("--opset", type=int, help="ONNX opset")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation")
+    add_weights_options(p)
     add_spec_options(p)
     p.set_defaults(run=run)

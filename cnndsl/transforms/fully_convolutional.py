@@ -158,23 +158,8 @@ def _numel(value: Any) -> int:
     return int(value.numel())
 
 
-def _read_weights(path: str) -> dict[str, Any]:
-    """A state dict from .pt/.pth (torch), .npz or .safetensors, as numpy arrays."""
-    if path.endswith((".pt", ".pth")):
-        import torch
-
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return {key: value.numpy() for key, value in state.items()}
-    from cnndsl.backends.onnx import read_weights
-
-    return read_weights(path)
-
-
-def source_weights(network: ir.Network, weights: str | None, to: str, seed: int
-                   ) -> dict[str, Any]:
-    """The source network's state dict: from ``weights``, else its seeded initialisation."""
-    if weights:
-        return _read_weights(weights)
+def source_weights(network: ir.Network, to: str, seed: int) -> dict[str, Any]:
+    """The source network's seeded initialisation, for a conversion without a checkpoint."""
     if to == "onnx":  # the ONNX backend's own seeded weights: no torch needed
         from cnndsl.backends.onnx import random_weights
 

@@ -163,7 +163,9 @@ def write_checkpoint(arrays: Mapping[str, Any], path: str | Path) -> None:
         from cnndsl.files import atomic_write
 
         buffer = io.BytesIO()
-        torch.save({key: torch.from_numpy(np.ascontiguousarray(value))
+        # asarray(order="C"), not ascontiguousarray: that makes a 0-d counter 1-d
+        torch.save({key: torch.from_numpy(np.require(np.asarray(value, order="C"),
+                                                     requirements="W"))
                     for key, value in arrays.items()}, buffer)
         atomic_write(path, buffer.getvalue())
     else:

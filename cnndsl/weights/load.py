@@ -81,12 +81,14 @@ class NetworkWeights:
 
 def network_weights(network: ir.Network, weights: Weights, *, by: str = "auto",
                     rename: Sequence[tuple[str, str]] = (), strict: bool = True,
-                    seed: int = 0) -> NetworkWeights:
+                    seed: int = 0, counters: bool = False) -> NetworkWeights:
     """Every array of the network from a checkpoint, with the report.
 
     Under ``strict`` a checkpoint that does not fit raises :class:`WeightsError`; otherwise the
     tensors it lacks keep the seeded initialisation (``seed``), as
     ``load_state_dict(strict=False)`` keeps a module's, and ``warning`` holds the report.
+    With ``counters``, batch norm's ``num_batches_tracked`` follow where the checkpoint has them
+    (after their running variance, as in a state dict).
     """
     checkpoint = load_source(weights)
     targets = network_targets(network)
@@ -94,6 +96,8 @@ def network_weights(network: ir.Network, weights: Weights, *, by: str = "auto",
     report = match.report
     arrays = {key: np.ascontiguousarray(value, dtype=np.float32)
               for key, value in match.arrays(checkpoint.tensors, dict(targets)).items()}
+    if counters:
+        arrays = _with_counters(arrays, match, checkpoint)
     if report.ok:
         return NetworkWeights(arrays, report, None)
     diagnostic = report.diagnostic(report_span(network, report), strict=strict)
@@ -103,5 +107,19 @@ def network_weights(network: ir.Network, weights: Weights, *, by: str = "auto",
         from cnndsl.backends.onnx import random_weights
 
         seeded = random_weights(network, seed)
-        arrays = {key: arrays[key] if key in arrays else seeded[key] for key, _ in targets}
+        filled = {key: arrays[key] if key in arrays else seeded[key] for key, _ in targets}
+        arrays = _with_counters(filled, match, checkpoint) if counters else filled
     return NetworkWeights(arrays, report, diagnostic)
+
+
+def _with_counters(arrays: dict[str, np.ndarray], match: Match,
+                   checkpoint: Checkpoint) -> dict[str, np.ndarray]:
+    ordered: dict[str, np.ndarray] = {}
+    for key, value in arrays.items():
+        ordered[key] = value
+        if key.endswith(".running_var"):
+            counter = key[: -len("running_var")] + "num_batches_tracked"
+            if counter in match.counters:
+                ordered[counter] = np.asarray(checkpoint.tensors[match.counters[counter]],
+                                              dtype=np.int64)
+    return ordered
