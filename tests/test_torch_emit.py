@@ -66,6 +66,41 @@ def test_generated_module_matches_the_live_module(path: Path) -> None:
         assert equal(live(*inputs), generated(*inputs))
 
 
+@pytest.mark.parametrize(("name", "param", "value", "size"), [
+    ("lenet5", "classes", 7, None), ("resnet18", "classes", 10, "3x64x64"),
+    ("yolo_tiny", "width", 8, "3x64x64"), ("classify_localize", "hidden", 64, None),
+])
+def test_the_network_class_takes_the_network_parameters(name: str, param: str, value: int,
+                                                       size: str | None) -> None:
+    spec = ROOT / "specs" / f"{name}.cnn"
+    source = emit(cnndsl.load(spec))
+    assert f"{param}: int = " in source
+    network = cnndsl.load(spec, params={param: value}, input=size)
+    live = deterministic(SpecModule(network))
+    with torch.device("meta"):
+        generated = load_source(source)(**{param: value})
+    ours, theirs = live.state_dict(), generated.state_dict()
+    assert [(k, v.shape) for k, v in ours.items()] == [(k, v.shape) for k, v in theirs.items()]
+    generated.load_state_dict(ours, assign=True)
+    deterministic(generated)
+    inputs = [torch.randn(2, *network.node(n).shape) for n in network.inputs]
+    with torch.no_grad():
+        assert equal(live(*inputs), generated(*inputs))
+
+
+def test_a_network_compiled_with_set_defaults_to_that_value(tmp_path: Path) -> None:
+    out = tmp_path / "r.py"
+    assert main(["compile", str(ROOT / "specs" / "lenet5.cnn"), "--to", "torch", "--set",
+                 "classes=3", "-o", str(out)]) == 0
+    source = out.read_text()
+    assert "def __init__(self, classes: int = 3) -> None:" in source
+    generated = load_source(source)()
+    assert generated.state_dict()["logits.weight"].shape[0] == 3
+    # a network whose spec is not at hand keeps literals
+    text = (ROOT / "specs" / "lenet5.cnn").read_text()
+    assert "def __init__(self) -> None:" in emit(cnndsl.load(text))
+
+
 HELPERS_SPEC = """network helpers {
   input image: 3 x 15 x 16
   conv 8 4x4 /2 pad same -> relu -> channel_maxpool 2

@@ -21,11 +21,14 @@ from cnndsl.diagnostics import CnnError, Code
 from cnndsl.files import atomic_write
 
 
-def _to_torch(network: ir.Network, args: argparse.Namespace, out: TextIO) -> int:
+def _to_torch(network: ir.Network, args: argparse.Namespace, out: TextIO,
+              sources: dict[str, str]) -> int:
     """Stdout, or an atomic write to ``-o``."""
     from cnndsl.backends.torch.emit import emit
+    from cnndsl.cli.common import parse_set
 
-    source = emit(network)
+    spec: str = args.file if args.file != "-" else sources.get("<stdin>", "")
+    source = emit(network, spec=spec, input=args.input, params=parse_set(args.set))
     target = args.output
     if not target:
         out.write(source)
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return code
     assert result.network is not None
     if args.to == "torch":
-        return _to_torch(result.network, args, out)
+        return _to_torch(result.network, args, out, result.sources)
     return _to_onnx(result.network, args, out, result.sources)
 
 

@@ -75,7 +75,7 @@ class Inception(nn.Module):
 class Googlenet(nn.Module):
     """Network ``googlenet``: 6,624,904 parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = BasicConv(3, 64, kernel=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -103,7 +103,7 @@ class Googlenet(nn.Module):
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=0.2)
-        self.fc = nn.Linear(1024, 1000)
+        self.fc = nn.Linear(1024, classes)
 
         # Kaiming normal (fan_out) convolutions, batch norm 1 and 0, default linear.
         for module in self.modules():

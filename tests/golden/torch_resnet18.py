@@ -52,7 +52,7 @@ class Basic(nn.Module):
 class Resnet18(nn.Module):
     """Network ``resnet18``: 11,689,512 parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -63,7 +63,7 @@ class Resnet18(nn.Module):
         self.layer3 = nn.Sequential(Basic(128, 256, stride=2, downsample=True), Basic(256, 256))
         self.layer4 = nn.Sequential(Basic(256, 512, stride=2, downsample=True), Basic(512, 512))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, 1000)
+        self.fc = nn.Linear(512, classes)
 
         # Kaiming normal (fan_out) convolutions, batch norm 1 and 0, default linear.
         for module in self.modules():

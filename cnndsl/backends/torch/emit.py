@@ -18,8 +18,9 @@ import dataclasses
 import inspect
 import keyword
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cnndsl import ir
@@ -32,6 +33,8 @@ from cnndsl.backends.torch.ops import (
     Context,
     module_call,
 )
+from cnndsl.diagnostics import CnnError
+from cnndsl.syntax import ast
 from cnndsl.ops import REGISTRY
 
 WIDTH = 100
@@ -440,24 +443,7 @@ class ClassWriter:
 
     def render(self, exprs: dict[str, Any], where: str) -> Any:
         """The source of one expression, with values that vary replaced by parameters."""
-        first = next(iter(exprs.values()))
-        if isinstance(first, Call):
-            args = [self.render({p: e.args[k] for p, e in exprs.items()}, f"{where}_arg{k}")
-                    for k in range(len(first.args))]
-            for k, (key, _, default) in enumerate(first.kwargs):
-                values = {p: e.kwargs[k][1] for p, e in exprs.items()}
-                if default is not REQUIRED and all(v == default for v in values.values()):
-                    continue
-                args.append(_prefix(f"{key}=", self.render(values, f"{where}_{key}")))
-            return _pack(first.func, args)
-        if isinstance(first, DictExpr):
-            items = [
-                _prefix(f'"{key}": ', self.render({p: e.items[k][1] for p, e in exprs.items()},
-                                                  f"{where}_{key}"))
-                for k, (key, _) in enumerate(first.items)
-            ]
-            return _pack("", items, "{", "}")
-        return self._value(exprs, where)
+        return _render(exprs, where, self._value)
 
     def _value(self, values: dict[str, Any], where: str) -> str:
         distinct = set(map(repr, values.values()))
@@ -527,6 +513,29 @@ class ClassWriter:
                 value = self._value_of(param.name, instance.path)
                 kwargs.append((param.name, value, param.default))
         return Call(self.name, tuple(args), tuple(kwargs))
+
+
+def _render(exprs: dict[str, Any], where: str,
+            leaf: Callable[[dict[str, Any], str], str]) -> Any:
+    """One expression as it differs between instances (or variants): ``leaf`` writes a value."""
+    first = next(iter(exprs.values()))
+    if isinstance(first, Call):
+        args = [_render({p: e.args[k] for p, e in exprs.items()}, f"{where}_arg{k}", leaf)
+                for k in range(len(first.args))]
+        for k, (key, _, default) in enumerate(first.kwargs):
+            values = {p: e.kwargs[k][1] for p, e in exprs.items()}
+            if default is not REQUIRED and all(v == default for v in values.values()):
+                continue
+            args.append(_prefix(f"{key}=", _render(values, f"{where}_{key}", leaf)))
+        return _pack(first.func, args)
+    if isinstance(first, DictExpr):
+        items = [
+            _prefix(f'"{key}": ', _render({p: e.items[k][1] for p, e in exprs.items()},
+                                          f"{where}_{key}", leaf))
+            for k, (key, _) in enumerate(first.items)
+        ]
+        return _pack("", items, "{", "}")
+    return leaf(exprs, where)
 
 
 def _member(body: Body, segment: str) -> Member:
@@ -826,12 +835,26 @@ def _init_lines(network: ir.Network) -> list[str]:
     return ["", comment, "        for module in self.modules():", *lines]
 
 
-def emit(network: ir.Network) -> str:
-    """Standalone PyTorch source for ``network`` (imports only torch)."""
+def _root(emitter: Emitter) -> Body:
+    network = emitter.network
+    return emitter.body("", network.inputs[0] if network.inputs else "",
+                        next(iter(network.outputs.values()), ""))
+
+
+def emit(network: ir.Network, *, spec: str | Path | None = None, **load_options: Any) -> str:
+    """Standalone PyTorch source for ``network`` (imports only torch).
+
+    The network class takes the network's parameters that its layers use (``Resnet50(classes=
+    10)``), with the values it was compiled with as defaults. They are found by checking the
+    spec again with each parameter changed, so the spec must be at hand: ``spec`` (a path or the
+    text, loaded with ``load_options`` as ``network`` was), else ``network.file``; without it
+    every value is a literal.
+    """
     emitter = Emitter(network)
     emitter.build_classes()
-    root = emitter.body("", network.inputs[0] if network.inputs else "",
-                        next(iter(network.outputs.values()), ""))
+    root = _root(emitter)
+    variants = _variants(emitter, root, spec, load_options)
+    exprs, values = _expressible(root, variants)
     parameters = [_identifier(name) for name in network.inputs]
     network_class = _class_name(network.name)
     while network_class in {c.name for c in emitter.class_order} | HELPER_CLASSES:
@@ -839,14 +862,16 @@ def emit(network: ir.Network) -> str:
     init = ["        super().__init__()"]
     for member in root.members:
         if member.expr is not None:
-            text = _render_literal(member.expr)
+            text = _render(exprs[member.segment], member.segment, _NetworkLeaf(values))
             init.extend(_assign(_attribute("self", member.segment), text, 8))
     init.extend(_init_lines(network))
+    signature = [Param(_identifier(name), _annotation([value]), value)
+                 for name, value in values[""].items()]
     forward = ForwardWriter(root, parameters, protected=set(parameters) - {"x"}, flags=set(),
                             inputs=list(network.inputs), outputs=dict(network.outputs)).write()
     doc = (f'    """Network ``{network.name}``: {network.total_params:,} parameters."""')
     network_lines = [f"class {network_class}(nn.Module):", doc, "",
-                     "    def __init__(self) -> None:", *init, "", *forward]
+                     *_network_signature(signature), *init, "", *forward]
     sections = []
     if emitter.helpers:  # importing the helpers' module imports torch: only when they are used
         from cnndsl.backends.torch import modules
@@ -860,16 +885,139 @@ def emit(network: ir.Network) -> str:
     return "\n".join(preamble) + "\n\n\n" + code
 
 
-def _render_literal(expr: Any) -> Any:
-    """Render a network-level expression (every value literal)."""
-    if isinstance(expr, Call):
-        args = [_render_literal(a) for a in expr.args]
-        args += [_prefix(f"{k}=", _render_literal(v)) for k, v in expr.shown_kwargs()]
-        return _pack(expr.func, args)
-    if isinstance(expr, DictExpr):
-        items = [_prefix(f'"{k}": ', _render_literal(v)) for k, v in expr.items]
-        return _pack("", items, "{", "}")
-    return _literal(expr)
+# -- the network's parameters -----------------------------------------------------------------
+
+
+class _Inexpressible(Exception):
+    """A value that changes with some parameters but is none of them (nor a multiple)."""
+
+    def __init__(self, variants: set[str]) -> None:
+        super().__init__(variants)
+        self.variants = variants
+
+
+@dataclass
+class _NetworkLeaf:
+    """Writes a network-level value: a literal, or the parameter (times a factor) it follows.
+
+    ``values`` maps each variant ("" the network as compiled, else the name of the one
+    parameter changed in it) to every exposed parameter's value there.
+    """
+
+    values: dict[str, dict[str, Any]]
+
+    def __call__(self, leaves: dict[str, Any], where: str) -> str:
+        base = leaves[""]
+        changed = {variant for variant, value in leaves.items() if repr(value) != repr(base)}
+        if not changed:
+            return _literal(base)
+        if len(changed) == 1 and not isinstance(base, bool):
+            (name,) = changed
+            if all(leaves[v] == self.values[v][name] for v in leaves):
+                return _identifier(name)
+            numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in leaves.values())
+            scaled = numbers and _scaled(_identifier(name),
+                                         {v: self.values[v][name] for v in leaves}, leaves)
+            if scaled:
+                return scaled
+        raise _Inexpressible(changed)
+
+
+def _definition(source: str | Path, name: str) -> ast.NetworkDef | None:
+    from cnndsl.syntax.parser import parse
+
+    text = source if isinstance(source, str) and "\n" in source else None
+    try:
+        if text is None:
+            text = Path(source).read_text(encoding="utf-8")
+        module = parse(text, str(source))
+    except (OSError, UnicodeDecodeError, CnnError):
+        return None
+    return next((item for item in module.items
+                 if isinstance(item, ast.NetworkDef) and item.name == name), None)
+
+
+def _variants(emitter: Emitter, root: Body, spec: str | Path | None,
+              options: dict[str, Any]) -> dict[str, tuple[dict[str, Any], Body]]:
+    """The network as compiled ("") and with each numeric parameter changed, where the change
+    leaves the block classes and the members' shapes as they are."""
+    from cnndsl.compiler import check
+
+    network = emitter.network
+    source = spec if spec is not None else network.file
+    if spec is None and not Path(source).is_file():
+        return {"": ({}, root)}
+    definition = _definition(source, network.name)
+    overrides = dict(options.pop("params", None) or {})
+    options = {"network": network.name, **options}
+    values: dict[str, Any] = {}
+    for param in definition.params if definition else ():
+        value = overrides.get(param.name)
+        if value is None and isinstance(param.default, ast.Number):
+            value = param.default.value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            values[param.name] = value
+
+    def emitted(params: dict[str, Any]) -> Emitter | None:
+        result = check(source, params=params, **options)
+        if result.network is None or not result.ok:
+            return None
+        variant = Emitter(result.network)
+        variant.build_classes()
+        return variant
+
+    again = emitted(overrides) if values else None
+    if again is None or _shape(again, _root(again)) != _shape(emitter, root):
+        return {"": ({}, root)}  # the spec at hand is not the one compiled
+    variants = {"": (values, root)}
+    for name, value in values.items():
+        probe = value * 2 if value else 2
+        variant = emitted({**overrides, name: probe})
+        if variant is not None:
+            body = _root(variant)
+            if _shape(variant, body, structure_only=True) == _shape(emitter, root, True):
+                variants[name] = ({**values, name: probe}, body)
+    return variants
+
+
+def _shape(emitter: Emitter, root: Body, structure_only: bool = False) -> Any:
+    """What must agree between variants: the block classes, the members and their kinds."""
+    classes = [c.lines for c in emitter.class_order]
+    members = [(m.segment, _structure(m.expr) if structure_only else m.expr, m.unit)
+               for m in root.members]
+    return classes, members
+
+
+def _expressible(root: Body, variants: dict[str, tuple[dict[str, Any], Body]]
+                 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each member's expression per variant, and each variant's parameter values, keeping only
+    the parameters that every value they change can be written in."""
+    kept = dict(variants)
+    while True:
+        used = {name for name in kept if name}
+        values = {v: {n: x for n, x in kept[v][0].items() if n in used} for v in kept}
+        exprs = {m.segment: {v: _member(kept[v][1], m.segment).expr for v in kept}
+                 for m in root.members if m.expr is not None}
+        try:
+            for segment, by_variant in exprs.items():
+                _render(by_variant, segment, _NetworkLeaf(values))
+        except _Inexpressible as error:
+            for variant in error.variants:
+                kept.pop(variant)
+            continue
+        changed = {v for v in kept if v and any(
+            repr(e[v]) != repr(e[""]) for e in exprs.values())}
+        if changed != used:  # a parameter that changes nothing is not worth a constructor arg
+            kept = {v: kept[v] for v in kept if not v or v in changed}
+            continue
+        return exprs, values
+
+
+def _network_signature(params: list[Param]) -> list[str]:
+    if not params:
+        return ["    def __init__(self) -> None:"]
+    rendered = ["self", *(f"{p.name}: {p.annotation} = {_literal(p.default)}" for p in params)]
+    return layout(Packed("def __init__", tuple(rendered)), 4, "", " -> None:")
 
 
 def _header(network: ir.Network, class_name: str) -> str:
