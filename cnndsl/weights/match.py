@@ -180,10 +180,16 @@ def _counters(pairs: dict[str, str], source: Mapping[str, Any]) -> dict[str, str
     return counters
 
 
+# A module's own tensors in the order PyTorch's layers register them.
+LEAF_ORDER = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3, COUNTER: 4}
+
+
 def _natural(key: str) -> list[tuple[int, int | str]]:
-    """A sort key in which ``layer1.10`` follows ``layer1.2``."""
-    return [(0, int(part)) if part.isdigit() else (1, part)
-            for part in re.split(r"(\d+)", key) if part]
+    """A sort key in which ``layer1.10`` follows ``layer1.2`` and a weight precedes its bias."""
+    path, _, leaf = key.rpartition(".")
+    parts: list[tuple[int, int | str]] = [(0, int(part)) if part.isdigit() else (1, part)
+                                          for part in re.split(r"(\d+)", path) if part]
+    return [*parts, (2, LEAF_ORDER.get(leaf, len(LEAF_ORDER))), (3, leaf)]
 
 
 # by order ---------------------------------------------------------------------------------------
