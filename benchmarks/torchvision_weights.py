@@ -141,7 +141,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}; "
           "compile in a process without torch")
-    print(f"{'spec':<10} {'params':>12} {'by name':>9} {'matched':<16} {'compile':>8} "
+    print(f"{'spec':<10} {'params':>12} {'by name':>9} {'matched':<26} {'compile':>8} "
           f"{'max rel. diff':>14}")
     failed = False
     for spec in args.specs:
@@ -151,7 +151,7 @@ def main() -> None:
             print(f"{spec:<10} FAILED: {row['error']}")
             continue
         failed |= not row["ok"]
-        print(f"{spec:<10} {row['params']:>12,} {row['names']:>9} {row['how']:<16} "
+        print(f"{spec:<10} {row['params']:>12,} {row['names']:>9} {row['how']:<26} "
               f"{row['compile_s']:>7.2f}s {row['relative']:>14.2e}"
               f"{'' if row['ok'] else '  > 1e-5'}")
     sys.exit(1 if failed else 0)
