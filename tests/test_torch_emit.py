@@ -101,6 +101,36 @@ def test_a_network_compiled_with_set_defaults_to_that_value(tmp_path: Path) -> N
     assert "def __init__(self) -> None:" in emit(cnndsl.load(text))
 
 
+DEFAULTS_SPEC = """block down(filters, stride = 2, extra) {
+  conv filters 3x3 /stride pad 1 -> relu -> conv extra 1x1
+}
+
+network defaults {
+  input image: 3 x 16 x 16
+  a: down(8, stride = 1, extra = 4)
+  b: down(16, stride = 1, extra = 4)
+  c: down(16, extra = 5)
+}
+"""
+
+
+def test_block_classes_take_the_definitions_defaults(tmp_path: Path) -> None:
+    spec = tmp_path / "defaults.cnn"
+    spec.write_text(DEFAULTS_SPEC)
+    source = emit(cnndsl.load(spec))
+    # stride keeps the spec's default (2) though most calls pass 1; extra has none
+    assert "def __init__(self, in_channels: int, filters: int, extra: int, stride: int = 2)" \
+        in source
+    assert "Down(3, 8, extra=4, stride=1)" in source and "Down(4, 16, extra=5)" in source
+    network = cnndsl.load(spec)
+    live = SpecModule(network).eval()
+    generated = load_source(source)().eval()
+    generated.load_state_dict(live.state_dict())
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(live(x), generated(x))
+
+
 HELPERS_SPEC = """network helpers {
   input image: 3 x 15 x 16
   conv 8 4x4 /2 pad same -> relu -> channel_maxpool 2

@@ -45,7 +45,7 @@ class Inception(nn.Module):
         ch3x3: int,
         ch5x5red: int,
         ch5x5: int,
-        pool_proj: int = 64,
+        pool_proj: int,
     ) -> None:
         super().__init__()
         self.branch1 = BasicConv(in_channels, ch1x1)
@@ -85,12 +85,22 @@ class Googlenet(nn.Module):
         self.inception3a = Inception(
             192, 64, ch3x3red=96, ch3x3=128, ch5x5red=16, ch5x5=32, pool_proj=32
         )
-        self.inception3b = Inception(256, 128, ch3x3red=128, ch3x3=192, ch5x5red=32, ch5x5=96)
+        self.inception3b = Inception(
+            256, 128, ch3x3red=128, ch3x3=192, ch5x5red=32, ch5x5=96, pool_proj=64
+        )
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a = Inception(480, 192, ch3x3red=96, ch3x3=208, ch5x5red=16, ch5x5=48)
-        self.inception4b = Inception(512, 160, ch3x3red=112, ch3x3=224, ch5x5red=24, ch5x5=64)
-        self.inception4c = Inception(512, 128, ch3x3red=128, ch3x3=256, ch5x5red=24, ch5x5=64)
-        self.inception4d = Inception(512, 112, ch3x3red=144, ch3x3=288, ch5x5red=32, ch5x5=64)
+        self.inception4a = Inception(
+            480, 192, ch3x3red=96, ch3x3=208, ch5x5red=16, ch5x5=48, pool_proj=64
+        )
+        self.inception4b = Inception(
+            512, 160, ch3x3red=112, ch3x3=224, ch5x5red=24, ch5x5=64, pool_proj=64
+        )
+        self.inception4c = Inception(
+            512, 128, ch3x3red=128, ch3x3=256, ch5x5red=24, ch5x5=64, pool_proj=64
+        )
+        self.inception4d = Inception(
+            512, 112, ch3x3red=144, ch3x3=288, ch5x5red=32, ch5x5=64, pool_proj=64
+        )
         self.inception4e = Inception(
             528, 256, ch3x3red=160, ch3x3=320, ch5x5red=32, ch5x5=128, pool_proj=128
         )

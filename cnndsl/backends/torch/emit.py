@@ -139,8 +139,10 @@ def build_tree(network: ir.Network) -> Tree:
 class Emitter:
     """Turns a network into source text; see :func:`emit`."""
 
-    def __init__(self, network: ir.Network) -> None:
+    def __init__(self, network: ir.Network, definitions: Any = None) -> None:
         self.network = network
+        self.definitions = definitions  # the spec's, for its defaults; None if not at hand
+        self.defaults = _literal_defaults(definitions)
         self.context = Context.of(network)
         self.consumers = network.consumers()
         self.outputs = set(network.outputs.values())
@@ -482,11 +484,17 @@ class ClassWriter:
         names = [n for n in ordered if n in self.used] + list(self.extra)
         required: list[Param] = []
         optional: list[Param] = []
+        spec_defaults = self.emitter.defaults.get(self.block)
         for number, name in enumerate(names):
             values = [self._value_of(name, i.path) for i in self.instances]
             common = _common(values)
             majority = sum(v == common for v in values) * 2 > len(values)
-            if number < 2 or not majority:
+            default = (spec_defaults or {}).get(name, _UNKNOWN)
+            if default is REQUIRED or (number < 2 and default is not _UNKNOWN):
+                required.append(Param(name, _annotation(values)))
+            elif default is not _UNKNOWN:  # the definition's own default
+                optional.append(Param(name, _annotation([*values, default]), default))
+            elif number < 2 or not majority:
                 required.append(Param(name, _annotation(values)))
             else:
                 optional.append(Param(name, _annotation(values), common))
@@ -850,7 +858,7 @@ def emit(network: ir.Network, *, spec: str | Path | None = None, **load_options:
     text, loaded with ``load_options`` as ``network`` was), else ``network.file``; without it
     every value is a literal.
     """
-    emitter = Emitter(network)
+    emitter = Emitter(network, _definitions(spec, network.file))
     emitter.build_classes()
     root = _root(emitter)
     variants = _variants(emitter, root, spec, load_options)
@@ -923,18 +931,44 @@ class _NetworkLeaf:
         raise _Inexpressible(changed)
 
 
-def _definition(source: str | Path, name: str) -> ast.NetworkDef | None:
-    from cnndsl.syntax.parser import parse
+def _definitions(source: str | Path | None, file: str) -> Any:
+    """The spec's definitions (its imports' too), or None when it cannot be read."""
+    from cnndsl.diagnostics import Reporter
+    from cnndsl.frontend.imports import load_definitions
 
+    if source is None:
+        if not Path(file).is_file():
+            return None
+        source = file
     text = source if isinstance(source, str) and "\n" in source else None
     try:
         if text is None:
             text = Path(source).read_text(encoding="utf-8")
-        module = parse(text, str(source))
+        return load_definitions(text, file if text is source else str(source), Reporter())
     except (OSError, UnicodeDecodeError, CnnError):
         return None
-    return next((item for item in module.items
-                 if isinstance(item, ast.NetworkDef) and item.name == name), None)
+
+
+_UNKNOWN = object()  # a default the emitter cannot evaluate (an expression)
+
+
+def _literal_defaults(definitions: Any) -> dict[str, dict[str, Any]]:
+    """Each block's parameters with their spec defaults: block -> name -> value, REQUIRED for
+    none, _UNKNOWN for an expression."""
+    if definitions is None:
+        return {}
+    return {name: {_identifier(p.name): _default(p.default) for p in block.params}
+            for name, block in definitions.blocks.items()}
+
+
+def _default(expr: Any) -> Any:
+    if expr is None:
+        return REQUIRED
+    if isinstance(expr, ast.Number | ast.Str):
+        return expr.value
+    if isinstance(expr, ast.Size):
+        return _normal(tuple(expr.dims))
+    return _UNKNOWN
 
 
 def _variants(emitter: Emitter, root: Body, spec: str | Path | None,
@@ -945,9 +979,10 @@ def _variants(emitter: Emitter, root: Body, spec: str | Path | None,
 
     network = emitter.network
     source = spec if spec is not None else network.file
-    if spec is None and not Path(source).is_file():
+    definitions = emitter.definitions
+    if definitions is None:
         return {"": ({}, root)}
-    definition = _definition(source, network.name)
+    definition = definitions.networks.get(network.name)
     overrides = dict(options.pop("params", None) or {})
     options = {"network": network.name, **options}
     values: dict[str, Any] = {}
@@ -962,7 +997,7 @@ def _variants(emitter: Emitter, root: Body, spec: str | Path | None,
         result = check(source, params=params, **options)
         if result.network is None or not result.ok:
             return None
-        variant = Emitter(result.network)
+        variant = Emitter(result.network, definitions)
         variant.build_classes()
         return variant
 
