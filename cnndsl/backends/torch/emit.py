@@ -34,8 +34,8 @@ from cnndsl.backends.torch.ops import (
     module_call,
 )
 from cnndsl.diagnostics import CnnError
-from cnndsl.syntax import ast
 from cnndsl.ops import REGISTRY
+from cnndsl.syntax import ast
 
 WIDTH = 100
 RESERVED = frozenset({"self", "torch", "nn", "F", "Tensor", "super"}) | frozenset(keyword.kwlist)
