@@ -27,7 +27,7 @@ import numpy as np
 
 from ._arrays import to_numpy
 from .boxes import sigmoid
-from .nms import Detections, nms
+from .nms import Detections, select_detections
 
 
 class AnchorFreeOutput(NamedTuple):
@@ -119,16 +119,9 @@ def postprocess_anchor_free(
     boxes_all, scores_all = (to_numpy(x) for x in decoded)
     if scores_all.ndim != 3 or boxes_all.shape[:2] != scores_all.shape[:2]:
         raise ValueError("decoded must be shaped (N, A, 4), (N, A, C)")
-    results: list[Detections] = []
-    for boxes, scores in zip(boxes_all, scores_all, strict=True):
-        cls = np.argmax(scores, axis=1)
-        score = scores[np.arange(len(scores)), cls]
-        slot = np.flatnonzero(score > score_threshold)
-        cand, cls, score = boxes[slot], cls[slot], score[slot]
-        keep = nms(cand, score, iou_threshold, classes=None if class_agnostic else cls)
-        keep = keep[:max_detections]
-        results.append(Detections(cand[keep], score[keep], cls[keep].astype(np.int64)))
-    return results
+    return [select_detections(boxes, scores, score_threshold, iou_threshold, max_detections,
+                              class_agnostic=class_agnostic, strict=True)
+            for boxes, scores in zip(boxes_all, scores_all, strict=True)]
 
 
 __all__ = ["AnchorFreeOutput", "anchor_points", "box_to_distance", "decode_anchor_free",

@@ -107,16 +107,39 @@ def postprocess(
     for boxes, obj, probs in zip(boxes_all, obj_all, probs_all, strict=True):
         # A head without class outputs is a one-class detector scored by objectness alone.
         scores = obj[:, None] * probs if probs.shape[1] else obj[:, None]
-        if multi_label:
-            slot, cls = np.nonzero(scores >= score_threshold)
-            score = scores[slot, cls]
-        else:
-            cls = np.argmax(scores, axis=1)
-            score = scores[np.arange(len(obj)), cls]
-            slot = np.flatnonzero(score >= score_threshold)
-            cls, score = cls[slot], score[slot]
-        cand = boxes[slot]
-        keep = nms(cand, score, iou_threshold, classes=None if class_agnostic else cls)
-        keep = keep[:max_detections]
-        results.append(Detections(cand[keep], score[keep], cls[keep].astype(np.int64)))
+        results.append(select_detections(
+            boxes, scores, score_threshold, iou_threshold, max_detections,
+            class_agnostic=class_agnostic, multi_label=multi_label))
     return results
+
+
+def select_detections(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    score_threshold: float,
+    iou_threshold: float,
+    max_detections: int,
+    *,
+    class_agnostic: bool = False,
+    multi_label: bool = False,
+    strict: bool = False,
+) -> Detections:
+    """One image's detections from its slots' boxes (S, 4) and class scores (S, C).
+
+    Each slot proposes its best class (with ``multi_label`` every class) whose score passes
+    ``score_threshold`` (reached, or exceeded when ``strict``); the candidates go through NMS,
+    per class unless ``class_agnostic``, and at most ``max_detections`` survive.
+    """
+    passes = scores > score_threshold if strict else scores >= score_threshold
+    if multi_label:
+        slot, cls = np.nonzero(passes)
+        score = scores[slot, cls]
+    else:
+        cls = np.argmax(scores, axis=1)
+        slot = np.flatnonzero(passes[np.arange(len(scores)), cls])
+        cls = cls[slot]
+        score = scores[slot, cls]
+    cand = boxes[slot]
+    keep = nms(cand, score, iou_threshold, classes=None if class_agnostic else cls)
+    keep = keep[:max_detections]
+    return Detections(cand[keep], score[keep], cls[keep].astype(np.int64))
