@@ -19,7 +19,7 @@ from typing import Any
 from cnndsl.compiler import CheckResult, check
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Span
 from cnndsl.syntax import ast
-from cnndsl.syntax.parser import SourceError, parse, read_source
+from cnndsl.syntax.parser import SourceError, parse, read_source, read_stream
 
 SUFFIX = ".cnn"
 _GLOB_CHARACTERS = set("*?[")
@@ -90,10 +90,7 @@ def _directory_files(directory: str) -> list[str]:
 def read_text(path: str, stdin: Any = None) -> tuple[str | None, CheckResult | None]:
     """A file's text, or the result that reports why it cannot be read."""
     if path == "-":
-        from cnndsl.syntax.parser import MAX_SOURCE_BYTES
-
-        data = stdin.buffer.read(MAX_SOURCE_BYTES + 1)
-        return data.decode("utf-8", "surrogateescape"), None
+        return read_stream(stdin.buffer), None
     try:
         return read_source(Path(path)), None
     except SourceError as error:

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from cnndsl import ir
 from cnndsl.analysis import params as param_analysis
-from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_spec_options, parse_set
+from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_spec_options, spec_options
 from cnndsl.diagnostics import Code
 from cnndsl.reporting import render
 from cnndsl.tables import format_table, kind_label
@@ -118,9 +118,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     except PathError as error:
         sys.stderr.write(f"cnndsl check: {error}\n")
         return EXIT_USAGE
-    options: dict[str, Any] = dict(
-        network=args.network, input=args.input, params=parse_set(args.set)
-    )
+    options = spec_options(args)
     units = [unit for path in paths for unit in check_units(path, options, sys.stdin)]
     if args.format == "json":
         out.write(json.dumps([unit_json(u) for u in units], indent=2) + "\n")

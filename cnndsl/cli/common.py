@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from cnndsl.compiler import CheckResult, check
 from cnndsl.diagnostics import Code, Diagnostic
 from cnndsl.reporting import FORMATS, render
-from cnndsl.syntax.parser import MAX_SOURCE_BYTES
+from cnndsl.syntax.parser import read_stream
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
@@ -58,16 +58,16 @@ def report(args: argparse.Namespace, diagnostics: Sequence[Diagnostic],
     stream.write(render(diagnostics, format, sources))
 
 
+def spec_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``check`` that --network, --input and --set give."""
+    return dict(network=args.network, input=args.input, params=parse_set(args.set))
+
+
 def check_one(path: str, args: argparse.Namespace) -> CheckResult:
     """Check the spec at ``path`` (``-`` for standard input) with the command's spec options."""
-    options: dict[str, Any] = dict(
-        network=args.network, input=args.input, params=parse_set(args.set)
-    )
     if path == "-":
-        # Read no further than the size limit; parse() reports a longer text.
-        data = sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1)
-        return check(data.decode("utf-8", "surrogateescape"), file="<stdin>", **options)
-    return check(Path(path), **options)
+        return check(read_stream(sys.stdin.buffer), file="<stdin>", **spec_options(args))
+    return check(Path(path), **spec_options(args))
 
 
 def exit_code(results: Sequence[CheckResult]) -> int:

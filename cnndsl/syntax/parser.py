@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
@@ -364,6 +364,12 @@ def read_source(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SourceError(Code.IO, "not UTF-8 text") from None
+
+
+def read_stream(stream: BinaryIO) -> str:
+    """A spec read from a byte stream (standard input), no further than one byte past the size
+    limit: parse() then reports a longer text; bytes that are not UTF-8 stay as escapes for it."""
+    return stream.read(MAX_SOURCE_BYTES + 1).decode("utf-8", "surrogateescape")
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
