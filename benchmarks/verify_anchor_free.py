@@ -70,7 +70,8 @@ def _compare(seeds: int) -> int:
         maps = [torch.randn(2, 4 * reg_max + classes, size // s, size // s, generator=gen)
                 for s in strides]
         # Decoding, as Detect's inference path does it.
-        boxes = torch.cat([m.view(2, 4 * reg_max + classes, -1) for m in maps], 2)[:, :64]
+        flat = torch.cat([m.view(2, 4 * reg_max + classes, -1) for m in maps], 2)
+        boxes, scores = flat[:, : 4 * reg_max], flat[:, 4 * reg_max:]
         anchors, stride_of = (t.transpose(0, 1) for t in make_anchors(maps, detect.stride, 0.5))
         with torch.no_grad():
             reference = dist2bbox(detect.dfl(boxes), anchors.unsqueeze(0), xywh=False, dim=1)
@@ -95,8 +96,7 @@ def _compare(seeds: int) -> int:
                 rows.append((image, label, cx, cy, w, h))
         table = torch.tensor(rows, dtype=torch.float32)
         batch = {"batch_idx": table[:, 0], "cls": table[:, 1:2], "bboxes": table[:, 2:]}
-        preds = {"boxes": boxes, "scores": torch.cat(
-            [m.view(2, 4 * reg_max + classes, -1) for m in maps], 2)[:, 64:], "feats": maps}
+        preds = {"boxes": boxes, "scores": scores, "feats": maps}
         total, parts = criterion(preds, batch)
         total = total.sum()  # Ultralytics returns the three weighted parts times the batch
         box_ref, cls_ref, dfl_ref = (parts[name] for name in criterion.loss_names)
