@@ -181,10 +181,10 @@ def test_loss_hand_computed() -> None:
     cls = 8 * math.log(2) / score_sum  # BCE of logit 0 is ln 2 whatever the target
     box = (1 - iou) * quality / score_sum
     dfl = math.log(R) * quality / score_sum  # uniform bins: CE to either neighbour is ln R
-    assert float(loss.classification) == pytest.approx(0.5 * cls, rel=1e-5)
-    assert float(loss.box) == pytest.approx(7.5 * box, rel=1e-4)
-    assert float(loss.dfl) == pytest.approx(1.5 * dfl, rel=1e-5)
-    assert float(loss.total) == pytest.approx(0.5 * cls + 7.5 * box + 1.5 * dfl, rel=1e-5)
+    assert float(loss.classification.detach()) == pytest.approx(0.5 * cls, rel=1e-5)
+    assert float(loss.box.detach()) == pytest.approx(7.5 * box, rel=1e-4)
+    assert float(loss.dfl.detach()) == pytest.approx(1.5 * dfl, rel=1e-5)
+    assert float(loss.total.detach()) == pytest.approx(0.5 * cls + 7.5 * box + 1.5 * dfl, rel=1e-5)
     loss.total.backward()
     assert raw.grad is not None and torch.isfinite(raw.grad).all()
     assert raw.grad[0, : 4 * R, 0, 0].abs().sum() > 0   # the positive anchor's bins learn
@@ -196,10 +196,10 @@ def test_loss_without_objects_is_classification_only() -> None:
                       requires_grad=True)
     loss = anchor_free_loss([raw], [np.zeros((0, 4))] * 2, [np.zeros(0)] * 2, strides=[8],
                             num_classes=C, reg_max=R)
-    assert float(loss.box) == 0 and float(loss.dfl) == 0
+    assert float(loss.box.detach()) == 0 and float(loss.dfl.detach()) == 0
     logits = raw.detach()[:, 4 * R:]
     expected = torch.nn.functional.softplus(logits).sum()  # BCE against 0
-    assert float(loss.classification) == pytest.approx(0.5 * float(expected), rel=1e-5)
+    assert float(loss.classification.detach()) == pytest.approx(0.5 * float(expected), rel=1e-5)
     loss.total.backward()
     assert torch.isfinite(raw.grad).all()
 
@@ -218,7 +218,7 @@ def test_loss_decoding_agrees_with_numpy() -> None:
     truth = decoded.boxes[0, 5]
     loss = anchor_free_loss(maps, [truth[None]], [np.array([0])], strides=[8, 16],
                             num_classes=C, reg_max=R, topk=1)
-    assert float(loss.box) == pytest.approx(0.0, abs=1e-4)
+    assert float(loss.box.detach()) == pytest.approx(0.0, abs=1e-4)
 
 
 def test_assignment_min_side_widens_small_truths() -> None:
