@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,12 @@ def _read(source: str | Path) -> tuple[str, str]:
 
 def check(source: str | Path, *, network: str | None = None, input: str | None = None,
           sizes: dict[str, int] | None = None, params: dict[str, Any] | None = None,
-          file: str | None = None) -> CheckResult:
-    """Check a spec (a path or its text); never raises for problems in the spec."""
+          file: str | None = None, allow_imports: Sequence[str | Path] = ()) -> CheckResult:
+    """Check a spec (a path or its text); never raises for problems in the spec.
+
+    Its imports may read ``.cnn`` files in its own directory tree (the working directory's for
+    text) and in the directories of ``allow_imports``; nothing else is opened.
+    """
     try:
         text, name = _read(source)
     except CnnError as error:
@@ -84,10 +89,11 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
     bound.update(sizes or {})
     try:
         result, warnings, expects, sources = elaborate(
-            text, name, network=network, sizes=bound, arguments=params, input_override=override
+            text, name, network=network, sizes=bound, arguments=params, input_override=override,
+            allow_imports=allow_imports,
         )
-    except CnnError as error:
-        return CheckResult(name, None, error.diagnostics, {name: text, **error.sources})
+    except CnnError as error:  # the sources that may be shown: a file that is not a spec is not
+        return CheckResult(name, None, error.diagnostics, error.sources)
     param_analysis.annotate(result)
     reporter = Reporter(list(warnings))
     result.expects = check_expects(result, expects, reporter, bound)

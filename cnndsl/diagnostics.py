@@ -33,6 +33,7 @@ class Code(Enum):
     IO = ("E003", "io")
     LIMIT = ("E004", "resource-limit")
     IMPORT_CYCLE = ("E005", "import-cycle")
+    IMPORT_DENIED = ("E006", "import-denied")
     UNKNOWN_LAYER = ("E101", "unknown-layer")
     UNKNOWN_PARAMETER = ("E102", "unknown-parameter")
     ARGUMENT_TYPE = ("E103", "argument-type")

@@ -190,15 +190,22 @@ def test_console_entry_point_runs_as_a_module() -> None:
 
 
 def test_an_endless_file_is_refused_at_the_size_limit(tmp_path: Path) -> None:
-    # /dev/zero never ends: the reader stops at the limit instead of filling memory
+    # /dev/zero never ends: it is not a regular file, so it is not read at all; a regular file
+    # past the limit is read no further than the limit (a sparse 5 GB file costs nothing)
     code, out = run("check", "/dev/zero")
+    assert code == EXIT_USAGE
+    assert "/dev/zero:1:1: error: cannot read /dev/zero: not a regular file [io]" in out
+    huge = tmp_path / "huge.cnn"
+    with open(huge, "wb") as stream:
+        stream.truncate(5 * 1024**3)
+    code, out = run("check", str(huge))
     assert code == EXIT_SPEC
-    assert "/dev/zero:1:1: error: file is larger than 8 MiB [resource-limit]" in out
+    assert f"{huge}:1:1: error: file is larger than 8 MiB [resource-limit]" in out
     spec = tmp_path / "imports.cnn"
-    spec.write_text('import "/dev/zero"\nnetwork n {\n  input x: 3 x 8 x 8\n}\n')
+    spec.write_text('import "huge.cnn"\nnetwork n {\n  input x: 3 x 8 x 8\n}\n')
     code, out = run("check", str(spec))
     assert code == EXIT_SPEC
-    assert f"{spec}:1:1: error: cannot import '/dev/zero': file is larger than 8 MiB" in out
+    assert f"{spec}:1:1: error: cannot import 'huge.cnn': file is larger than 8 MiB" in out
     done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "-"],
                           input=b"\0" * (9 * 1024 * 1024), capture_output=True, timeout=60,
                           check=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cnndsl import ir
@@ -11,21 +13,27 @@ from cnndsl.frontend.imports import Definitions, load_definitions
 from cnndsl.frontend.network import network as elaborate_network
 from cnndsl.frontend.statements import Elaborator
 from cnndsl.syntax import ast
+from cnndsl.syntax.sources import ImportPolicy
 
 Result = tuple[ir.Network, list[Diagnostic], list[ast.Expect], dict[str, str]]
 
 
 def elaborate(text: str, file: str = "<string>", *, network: str | None = None,
               sizes: dict[str, int] | None = None, arguments: dict[str, Any] | None = None,
-              input_override: tuple[int, ...] | None = None) -> Result:
-    """Parse and elaborate; returns the network, warnings, its expects and the sources read."""
+              input_override: tuple[int, ...] | None = None,
+              allow_imports: Sequence[str | Path] = ()) -> Result:
+    """Parse and elaborate; returns the network, warnings, its expects and the sources read.
+
+    Imports may read ``.cnn`` files in the spec's directory tree and in ``allow_imports``.
+    """
     # Parsing and elaboration allocate many small objects and free almost none: the cyclic
     # collector's full passes over the growing heap would make checking superlinear in size.
     collecting = gc.isenabled()
     gc.disable()
     try:
         reporter = Reporter()
-        definitions = load_definitions(text, file, reporter)
+        definitions = load_definitions(text, file, reporter,
+                                       ImportPolicy.for_spec(file, allow_imports))
         try:
             return _elaborate(definitions, reporter, file, network, sizes, arguments,
                               input_override)

@@ -10,6 +10,7 @@ from cnndsl import layers
 from cnndsl.diagnostics import CnnError, Code, Reporter
 from cnndsl.syntax import ast
 from cnndsl.syntax.parser import SourceError, parse, read_source
+from cnndsl.syntax.sources import NOT_A_FILE, ImportDenied, ImportPolicy, redact, shows_text
 
 MAX_IMPORT_DEPTH = 32
 
@@ -25,25 +26,33 @@ class Definitions:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def load_definitions(text: str, file: str, reporter: Reporter) -> Definitions:
+def load_definitions(text: str, file: str, reporter: Reporter,
+                     policy: ImportPolicy | None = None) -> Definitions:
     """Parse a file and everything it imports; collect the definitions."""
     definitions = Definitions()
-    _load_file(text, file, definitions, reporter, stack=[], main=True)
+    policy = policy or ImportPolicy.for_spec(file)
+    _load_file(text, file, definitions, reporter, stack=[], main=True, policy=policy)
     return definitions
 
 
 def _load_file(text: str, file: str, definitions: Definitions, reporter: Reporter,
-               stack: list[str], main: bool) -> None:
-    definitions.sources[file] = text
+               stack: list[str], main: bool, policy: ImportPolicy) -> None:
     try:
         module = parse(text, file)
     except CnnError as error:
-        reporter.diagnostics.extend(error.diagnostics)
+        # Imports are all *.cnn; a file given directly that is not one may be anything
+        # (/proc/self/environ): a syntax error there shows none of its text.
+        shown = shows_text(file)
+        reporter.diagnostics.extend(error.diagnostics if shown else
+                                    redact(error.diagnostics, file))
+        if shown:
+            definitions.sources[file] = text
         return
-    base = Path(file).parent if file != "<string>" else Path.cwd()
+    definitions.sources[file] = text
+    base = Path(file).parent if file not in NOT_A_FILE else Path.cwd()
     for item in module.items:
         if isinstance(item, ast.Import):
-            _load_import(item, base, definitions, reporter, [*stack, file])
+            _load_import(item, base, definitions, reporter, [*stack, file], policy)
         elif isinstance(item, ast.Const):
             definitions.constants.append(item)
         elif isinstance(item, ast.BlockDef | ast.NetworkDef):
@@ -68,9 +77,12 @@ def _define(item: ast.BlockDef | ast.NetworkDef, definitions: Definitions, repor
 
 
 def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporter: Reporter,
-                 stack: list[str]) -> None:
+                 stack: list[str], policy: ImportPolicy) -> None:
     try:
-        path = (base / item.path).resolve()
+        path = policy.resolve(base, item.path)
+    except ImportDenied as error:
+        reporter.error(Code.IMPORT_DENIED, item.span, f"cannot import '{item.path}': {error}")
+        return
     except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
         reporter.error(Code.IO, item.span, f"cannot import '{item.path}': {error}")
         return
@@ -89,4 +101,4 @@ def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporte
     except SourceError as error:
         reporter.error(error.code, item.span, f"cannot import '{item.path}': {error.reason}")
         return
-    _load_file(text, name, definitions, reporter, stack, main=False)
+    _load_file(text, name, definitions, reporter, stack, main=False, policy=policy)

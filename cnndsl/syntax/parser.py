@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -351,13 +353,26 @@ def _too_large() -> str:
     return f"file is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB"
 
 
+def _open_regular(path: Path) -> int:
+    # A FIFO would block open() until a writer comes, a device never ends: look before opening,
+    # open without blocking, and look again at what was opened (the name may have changed).
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise SourceError(Code.IO, "not a regular file")
+    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise SourceError(Code.IO, "not a regular file")
+    return handle
+
+
 def read_source(path: Path) -> str:
-    """A spec file's text, read no further than the size limit (``/dev/zero`` is refused)."""
+    """A spec file's text, read no further than the size limit; only regular files are read."""
     try:
-        with open(path, "rb") as stream:
+        with os.fdopen(_open_regular(path), "rb") as stream:
             data = stream.read(MAX_SOURCE_BYTES + 1)
-    except OSError as error:
-        raise SourceError(Code.IO, error.strerror or str(error)) from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
+        reason = getattr(error, "strerror", None) or str(error)
+        raise SourceError(Code.IO, reason) from None
     if len(data) > MAX_SOURCE_BYTES:
         raise SourceError(Code.LIMIT, _too_large())
     try:
