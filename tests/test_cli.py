@@ -177,14 +177,14 @@ def test_check_never_imports_torch() -> None:
         "sys.exit(code)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+                          timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "loaded: []" in done.stdout
 
 
 def test_console_entry_point_runs_as_a_module() -> None:
     done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", str(RESNET)],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "params 25,557,032" in done.stdout
 
@@ -207,7 +207,7 @@ def test_an_endless_file_is_refused_at_the_size_limit(tmp_path: Path) -> None:
     assert code == EXIT_SPEC
     assert f"{spec}:1:1: error: cannot import 'huge.cnn': file is larger than 8 MiB" in out
     done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "-"],
-                          input=b"\0" * (9 * 1024 * 1024), capture_output=True, timeout=60,
+                          input=b"\0" * (9 * 1024 * 1024), capture_output=True, timeout=900,
                           check=False)
     assert done.returncode == EXIT_SPEC
     assert b"<stdin>:1:1: error: file is larger than 8 MiB" in done.stdout + done.stderr

@@ -175,7 +175,7 @@ def _compile_in_a_fresh_process(tmp_path: Path, block: str, target: Path) -> Non
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CNNDSL_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
         [sys.executable, "-c", COMPILE.format(block=block), str(ROOT / "specs" / "resnet18.cnn"),
-         str(target)], capture_output=True, text=True, env=env, timeout=120, check=False)
+         str(target)], capture_output=True, text=True, env=env, timeout=900, check=False)
     assert done.returncode == 0, done.stderr
 
 

@@ -21,7 +21,7 @@ from cnndsl.diagnostics import Code, Diagnostic, render_all
 from cnndsl.symbolic import substitute
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-FAST = settings(max_examples=120, deadline=2000, derandomize=True,
+FAST = settings(max_examples=120, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -213,7 +213,7 @@ def test_character_edits_give_diagnostics_not_tracebacks(text: str) -> None:
     _assert_clean(text)
 
 
-@settings(max_examples=60, deadline=2000, derandomize=True)
+@settings(max_examples=60, derandomize=True)
 @given(st.text(min_size=0, max_size=200))
 def test_arbitrary_text_gives_diagnostics_not_tracebacks(text: str) -> None:
     _assert_clean(text)

@@ -88,7 +88,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.cnn")
     (tmp_path / "a.cnn").write_text('import "pipe.cnn"\n' + NETWORK)
     done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", "a.cnn", "pipe.cnn"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "a.cnn:1:1: error: cannot import 'pipe.cnn': not a regular file [io]" in done.stdout
     assert "pipe.cnn:1:1: error: cannot read pipe.cnn: not a regular file [io]" in done.stdout
@@ -102,7 +102,7 @@ def test_a_file_that_is_not_a_spec_is_never_quoted(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text(SECRET + " {\n")
     for name in ("env.cnn", "/proc/self/environ", "notes.txt"):
         done = subprocess.run([sys.executable, "-m", "cnndsl.cli", "check", name],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=900,
                               env={**os.environ, "PYTHONPATH": str(ROOT), "LEAKED": SECRET})
         output = done.stdout + done.stderr
         assert done.returncode == 1, output

@@ -197,7 +197,7 @@ def test_cli_onnx_without_weights_needs_no_torch(tmp_path: Path) -> None:
     root = Path(__file__).parent.parent
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(root)},
-                          timeout=120, check=False)
+                          timeout=900, check=False)
     assert done.returncode == 0, done.stderr
     # The ONNX backend's seeded weights, converted: equal to the classifier at its own size.
     x = np.random.default_rng(0).standard_normal((2, 3, TRAIN, TRAIN), dtype=np.float32)
