@@ -94,6 +94,6 @@ def test_pre_commit_hooks_run_the_commands(tmp_path: Path) -> None:
         assert command == "cnndsl"
         # pre-commit appends the staged file names to the entry
         done = subprocess.run([sys.executable, "-m", "cnndsl", *arguments, str(spec)],
-                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+                              capture_output=True, text=True, timeout=900, cwd=ROOT)
         assert done.returncode == EXIT_OK, done.stdout + done.stderr
     assert spec.read_text() == TIDY
