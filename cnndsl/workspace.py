@@ -20,6 +20,7 @@ from cnndsl.compiler import CheckResult, check
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Span
 from cnndsl.syntax import ast
 from cnndsl.syntax.parser import SourceError, parse, read_source, read_stream
+from cnndsl.syntax.sources import redact, shows_text
 
 SUFFIX = ".cnn"
 _GLOB_CHARACTERS = set("*?[")
@@ -108,7 +109,9 @@ def check_units(path: str, options: dict[str, Any], stdin: Any = None) -> list[U
         return [Unit("file", failure)]
     try:
         module = parse(text, file)
-    except CnnError as error:
+    except CnnError as error:  # a file that is not a spec (/proc/self/environ) is not quoted
+        if not shows_text(file):
+            return [Unit("file", CheckResult(file, None, redact(error.diagnostics, file)))]
         return [Unit("file", CheckResult(file, None, error.diagnostics, {file: text}))]
     networks = [i.name for i in module.items if isinstance(i, ast.NetworkDef)]
     if not module.items:  # nothing at all (or only comments): not a library, a mistake
