@@ -62,7 +62,8 @@ def _read(source: str | Path) -> tuple[str, str]:
         except SourceError as error:
             message = error.reason if error.code is Code.LIMIT else \
                 f"cannot read {source}: {error.reason}"
-            span = Span(file=str(source))
+            span = Span(file=str(source), line=error.line, col=error.col, end_line=error.line,
+                        end_col=error.col + 1)
             raise CnnError([Diagnostic(error.code, span, message)]) from None
     return str(source), "<string>"
 

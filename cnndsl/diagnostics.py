@@ -159,9 +159,18 @@ def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None
     for diagnostic in diagnostics:
         file = diagnostic.span.file
         if file not in split and file in texts:
-            split[file] = texts[file].splitlines()
+            split[file] = source_lines(texts[file])
         blocks.append(_render(diagnostic, split.get(file)))
     return "\n".join(blocks)
+
+
+def source_lines(text: str) -> list[str]:
+    """A text's lines as the lexer counts them, where only a line feed ends a line.
+
+    ``str.splitlines`` also breaks at form feeds, U+2028 and other characters a comment may
+    hold, which put the wrong line under the caret.
+    """
+    return [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")]
 
 
 def to_json(diagnostics: Iterable[Diagnostic]) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from cnndsl import compiler
-from cnndsl.diagnostics import Code, render, render_all
+from cnndsl.diagnostics import Code, render, render_all, source_lines
 
 BAD = Path(__file__).parent / "specs" / "bad"
 FILES = sorted(BAD.glob("*.cnn"))
@@ -44,7 +44,7 @@ def annotations(path: Path, seen: set[Path] | None = None) -> list[Expected]:
     seen.add(path)
     text = path.read_text(encoding="utf-8")
     found: list[Expected] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(source_lines(text), start=1):
         for kind, col, slug in ANNOTATION.findall(line):
             assert slug in SLUGS, f"{path.name}:{number}: unknown code '{slug}' in annotation"
             severity = "error" if kind == "E" else "warning"
