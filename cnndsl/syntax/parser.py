@@ -25,7 +25,7 @@ from cnndsl.syntax import ast
 
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
 MAX_SYNTAX_ERRORS = 20  # a file with more is likely not a spec at all
-MAX_TOKENS = 50_000  # some 10,000 layers written out; the bundled specs have under 400
+MAX_TOKENS = 100_000  # 10,000 layers written a line each; the bundled specs have under 400
 MAX_NESTING = 100  # braces and parentheses; far beyond real specs, well within Python's stack
 
 _BRACKETS = re.compile(r'#[^\n]*|"[^"\n]*"|[(){}]')
