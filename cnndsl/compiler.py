@@ -12,6 +12,7 @@ from cnndsl.analysis import params as param_analysis
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.expectations import check_expects
 from cnndsl.frontend import elaborate
+from cnndsl.names import check_names
 from cnndsl.syntax.parser import SourceError, read_source
 
 
@@ -89,8 +90,11 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
         )
     except CnnError as error:
         return CheckResult(name, None, error.diagnostics, {name: text, **error.sources})
-    param_analysis.annotate(result)
     reporter = Reporter(list(warnings))
+    check_names(result, reporter)
+    if reporter.errors:
+        return CheckResult(name, None, reporter.diagnostics, sources)
+    param_analysis.annotate(result)
     result.expects = check_expects(result, expects, reporter, bound)
     diagnostics = reporter.diagnostics
     if params or override is not None:

@@ -44,6 +44,7 @@ class Code(Enum):
     INEXACT_DIVISION = ("E109", "inexact-division")
     BAD_VALUE = ("E110", "bad-value")
     NO_NETWORK = ("E111", "no-network")
+    RESERVED_NAME = ("E112", "reserved-name")
     CHANNEL_MISMATCH = ("E201", "channel-mismatch")
     SPATIAL_MISMATCH = ("E202", "spatial-mismatch")
     KERNEL_TOO_LARGE = ("E203", "kernel-too-large")
