@@ -57,7 +57,7 @@ def test_every_accepted_name_builds_in_the_generated_module() -> None:
     text = ("network n {\n  input image: 3 x 8 x 8\n  features: conv 4 3x3\n"
             "  b: residual {\n    match: relu\n    items_: relu\n  }\n}\n")
     namespace: dict[str, object] = {}
-    exec(compile(emit(cnndsl.load(text)), "<emitted>", "exec"), namespace)  # noqa: S102
+    exec(compile(emit(cnndsl.load(text)), "<emitted>", "exec"), namespace)
     (cls,) = [v for k, v in namespace.items() if isinstance(v, type)
               and issubclass(v, torch.nn.Module) and v.__module__ != "torch.nn"]
     module = cls().eval()
