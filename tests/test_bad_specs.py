@@ -164,3 +164,18 @@ def test_warnings_alone_leave_the_spec_ok() -> None:
     result = compiler.check(BAD / "unused_parameter.cnn")
     assert result.ok and result.network is not None
     assert [d.severity for d in result.diagnostics] == ["warning"]
+
+
+def test_an_error_in_an_imported_block_names_the_call_that_led_there() -> None:
+    text, result = _diagnostic("import_error_call_site.cnn", Code.CHANNEL_MISMATCH)
+    (diagnostic,) = result.diagnostics
+    assert Path(diagnostic.span.file).name == "grouped_unit.cnn"
+    assert diagnostic.notes == (
+        f"in block 'grouped_unit' called at {BAD / 'import_error_call_site.cnn'}:5:6",)
+    assert "conv 7 5x5 pad 2 groups=2" in text  # the library's line is shown under the head
+
+
+def test_a_tensor_used_before_its_statement_says_where_it_is_defined() -> None:
+    text, _ = _diagnostic("used_before_definition.cnn", Code.UNDEFINED_NAME)
+    assert "tensor 'a' is used before it is defined" in text
+    assert "note: 'a' is defined later, at line 5" in text
