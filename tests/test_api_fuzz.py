@@ -50,7 +50,7 @@ params = st.one_of(st.none(), st.dictionaries(names, values, max_size=3))
 sizes = st.one_of(st.none(), st.dictionaries(names, st.one_of(integers, values), max_size=3))
 
 
-@settings(max_examples=150, derandomize=True, deadline=None, database=None,
+@settings(max_examples=300, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(spec=st.sampled_from(SPECS), input=input_texts, params=params, sizes=sizes)
 def test_no_exception_escapes_check(spec: Any, input: str | None, params: dict[str, Any] | None,
