@@ -36,6 +36,7 @@ class CheckResult:
 
 MAX_SIZE = 2**62  # the elaborator's integer bound: sizes past it overflow int64 at once
 MAX_WORD = 1000  # characters of a word given as a parameter value
+MAX_ITEMS = 64  # items of a tuple given as a parameter value, at each of up to 3 levels
 
 
 class OverrideError(ValueError):
@@ -96,7 +97,7 @@ def _check_sizes(sizes: dict[str, Any]) -> dict[str, int]:
     return checked
 
 
-def _check_value(name: str, value: Any) -> Any:
+def _check_value(name: str, value: Any, depth: int = 0) -> Any:
     # What --set can give (a number or a word), and tuples of numbers as sizes like 3x3 are.
     if isinstance(value, bool) or value is None:
         raise OverrideError(Code.BAD_VALUE, f"parameter '{name}' must be a number, a word or a "
@@ -116,11 +117,15 @@ def _check_value(name: str, value: Any) -> Any:
             raise OverrideError(Code.LIMIT, f"parameter '{name}' is longer than {MAX_WORD} "
                                 "characters")
         return value
-    if isinstance(value, tuple | list) and 0 < len(value) <= 8 and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-        return tuple(_check_value(name, v) for v in value)
+    if isinstance(value, tuple | list) and 0 < len(value) <= MAX_ITEMS and depth < 3:
+        for item in value:  # anchors are tuples of pairs: (10, 14), (23, 27), ...
+            if isinstance(item, str):
+                raise OverrideError(Code.BAD_VALUE, f"parameter '{name}' holds a word in a tuple")
+            _check_value(name, item, depth + 1)
+        return value
     raise OverrideError(Code.BAD_VALUE, f"parameter '{name}' must be a number, a word or a "
-                        f"tuple of up to 8 numbers, got {type(value).__name__}")
+                        f"tuple of up to {MAX_ITEMS} numbers or tuples, got "
+                        f"{type(value).__name__}")
 
 
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:
