@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from cnndsl.analysis import params as param_analysis
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.expectations import check_expects
 from cnndsl.frontend import elaborate
+from cnndsl.names import check_names
 from cnndsl.syntax.parser import SourceError, read_source
 
 
@@ -33,25 +35,110 @@ class CheckResult:
         )
 
 
+MAX_SIZE = 2**62  # the elaborator's integer bound: sizes past it overflow int64 at once
+MAX_WORD = 1000  # characters of a word given as a parameter value
+MAX_ITEMS = 64  # items of a tuple given as a parameter value, at each of up to 3 levels
+
+
+class OverrideError(ValueError):
+    """An ``input=``, ``sizes=`` or ``params=`` value that cannot be used, with the code."""
+
+    def __init__(self, code: Code, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OverrideError(Code.BAD_VALUE,
+                            f"size {name} must be a whole number, got {type(value).__name__}")
+    if value <= 0:
+        raise OverrideError(Code.BAD_VALUE, f"size {name} must be above zero, got {value}")
+    if value > MAX_SIZE:
+        raise OverrideError(Code.LIMIT, f"size {name} is larger than the limit of 2^62 "
+                            f"({MAX_SIZE:,})")
+    return value
+
+
 def parse_input_sizes(text: str | None) -> tuple[dict[str, int], tuple[int, ...] | None]:
-    """``H=512,W=512`` binds symbols; ``3x512x512`` replaces the first input's size."""
+    """``H=512,W=512`` binds symbols; ``3x512x512`` replaces the first input's size.
+
+    Raises OverrideError (a ValueError) for text it cannot read and sizes out of 1 to 2^62.
+    """
     if not text:
         return {}, None
     text = text.strip()
-    if re.fullmatch(r"\d+(\s*x\s*\d+)*", text):
-        dims = tuple(int(part) for part in re.split(r"\s*x\s*", text))
-        if any(dim <= 0 for dim in dims):
-            raise ValueError(f"input sizes must be above zero, got {text!r}")
+    shown = text[:60]
+    if re.fullmatch(r"\d{1,30}(\s*x\s*\d{1,30}){0,7}", text):
+        parts = re.split(r"\s*x\s*", text)
+        dims = tuple(_size(f"#{index + 1} of --input", int(part))
+                     for index, part in enumerate(parts))
         return {}, dims
     sizes: dict[str, int] = {}
-    for part in text.split(","):
+    for part in text.split(",")[:64]:
         name, sep, value = part.partition("=")
-        if not sep or not name.strip().isidentifier() or not value.strip().isdigit():
-            raise ValueError(f"cannot read input size {part!r}; write H=512,W=512 or 3x512x512")
-        sizes[name.strip()] = int(value)
-    if any(size <= 0 for size in sizes.values()):
-        raise ValueError(f"input sizes must be above zero, got {text!r}")
+        value = value.strip()
+        if not sep or not name.strip().isidentifier() or not value.isdigit() or len(value) > 30:
+            raise OverrideError(Code.BAD_VALUE, f"cannot read input size {part[:60]!r}; write "
+                                "H=512,W=512 or 3x512x512")
+        sizes[name.strip()] = _size(name.strip(), int(value))
+    if text.count(",") >= 64:
+        raise OverrideError(Code.LIMIT, f"more than 64 sizes in {shown!r}")
     return sizes, None
+
+
+def _check_sizes(sizes: dict[str, Any]) -> dict[str, int]:
+    if not isinstance(sizes, dict):
+        raise OverrideError(Code.BAD_VALUE, "sizes must be a dict of names to whole numbers")
+    checked: dict[str, int] = {}
+    for name, value in sizes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise OverrideError(Code.BAD_VALUE, f"a size name must be a name, got {name!r:.60}")
+        checked[name] = _size(name, value)
+    return checked
+
+
+def _check_value(name: str, value: Any, depth: int = 0) -> Any:
+    # What --set can give (a number or a word), and tuples of numbers as sizes like 3x3 are.
+    if isinstance(value, bool) or value is None:
+        raise OverrideError(Code.BAD_VALUE, f"parameter '{name}' must be a number, a word or a "
+                            f"tuple of numbers, got {value!r}")
+    if isinstance(value, int):
+        if abs(value) > MAX_SIZE:
+            raise OverrideError(Code.LIMIT, f"parameter '{name}' is beyond the limit of 2^62 "
+                                f"({MAX_SIZE:,})")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > MAX_SIZE:
+            raise OverrideError(Code.BAD_VALUE, f"parameter '{name}' must be a finite number "
+                                f"within 2^62, got {value!r}")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_WORD:
+            raise OverrideError(Code.LIMIT, f"parameter '{name}' is longer than {MAX_WORD} "
+                                "characters")
+        return value
+    if isinstance(value, tuple | list) and 0 < len(value) <= MAX_ITEMS and depth < 3:
+        for item in value:  # anchors are tuples of pairs: (10, 14), (23, 27), ...
+            if isinstance(item, str):
+                raise OverrideError(Code.BAD_VALUE, f"parameter '{name}' holds a word in a tuple")
+            _check_value(name, item, depth + 1)
+        return value
+    raise OverrideError(Code.BAD_VALUE, f"parameter '{name}' must be a number, a word or a "
+                        f"tuple of up to {MAX_ITEMS} numbers or tuples, got "
+                        f"{type(value).__name__}")
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise OverrideError(Code.BAD_VALUE, "params must be a dict of names to values")
+    checked: dict[str, Any] = {}
+    for name, value in params.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise OverrideError(Code.BAD_VALUE,
+                                f"a parameter name must be a name, got {name!r:.60}")
+        checked[name] = _check_value(name, value)
+    return checked
 
 
 def _read(source: str | Path) -> tuple[str, str]:
@@ -63,7 +150,8 @@ def _read(source: str | Path) -> tuple[str, str]:
         except SourceError as error:
             message = error.reason if error.code is Code.LIMIT else \
                 f"cannot read {source}: {error.reason}"
-            span = Span(file=str(source))
+            span = Span(file=str(source), line=error.line, col=error.col, end_line=error.line,
+                        end_col=error.col + 1)
             raise CnnError([Diagnostic(error.code, span, message)]) from None
     return str(source), "<string>"
 
@@ -83,10 +171,11 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
     name = file or name
     try:
         bound, override = parse_input_sizes(input)
-    except ValueError as error:
+        bound.update(_check_sizes(sizes or {}))
+        params = _check_params(params or {}) or None
+    except OverrideError as error:
         span = Span(file=name)
-        return CheckResult(name, None, [Diagnostic(Code.BAD_VALUE, span, str(error))])
-    bound.update(sizes or {})
+        return CheckResult(name, None, [Diagnostic(error.code, span, str(error))])
     try:
         result, warnings, expects, sources = elaborate(
             text, name, network=network, sizes=bound, arguments=params, input_override=override,
@@ -94,8 +183,11 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
         )
     except CnnError as error:  # the sources that may be shown: a file that is not a spec is not
         return CheckResult(name, None, error.diagnostics, error.sources)
-    param_analysis.annotate(result)
     reporter = Reporter(list(warnings))
+    check_names(result, reporter)
+    if reporter.errors:
+        return CheckResult(name, None, reporter.diagnostics, sources)
+    param_analysis.annotate(result)
     result.expects = check_expects(result, expects, reporter, bound)
     diagnostics = reporter.diagnostics
     if params or override is not None:

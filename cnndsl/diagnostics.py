@@ -45,6 +45,7 @@ class Code(Enum):
     INEXACT_DIVISION = ("E109", "inexact-division")
     BAD_VALUE = ("E110", "bad-value")
     NO_NETWORK = ("E111", "no-network")
+    RESERVED_NAME = ("E112", "reserved-name")
     CHANNEL_MISMATCH = ("E201", "channel-mismatch")
     SPATIAL_MISMATCH = ("E202", "spatial-mismatch")
     KERNEL_TOO_LARGE = ("E203", "kernel-too-large")
@@ -160,9 +161,18 @@ def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None
     for diagnostic in diagnostics:
         file = diagnostic.span.file
         if file not in split and file in texts:
-            split[file] = texts[file].splitlines()
+            split[file] = source_lines(texts[file])
         blocks.append(_render(diagnostic, split.get(file)))
     return "\n".join(blocks)
+
+
+def source_lines(text: str) -> list[str]:
+    """A text's lines as the lexer counts them, where only a line feed ends a line.
+
+    ``str.splitlines`` also breaks at form feeds, U+2028 and other characters a comment may
+    hold, which put the wrong line under the caret.
+    """
+    return [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")]
 
 
 def to_json(diagnostics: Iterable[Diagnostic]) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from cnndsl import compiler
-from cnndsl.diagnostics import Code, render, render_all
+from cnndsl.diagnostics import Code, render, render_all, source_lines
 
 BAD = Path(__file__).parent / "specs" / "bad"
 FILES = sorted(BAD.glob("*.cnn"))
@@ -44,7 +44,7 @@ def annotations(path: Path, seen: set[Path] | None = None) -> list[Expected]:
     seen.add(path)
     text = path.read_text(encoding="utf-8")
     found: list[Expected] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(source_lines(text), start=1):
         for kind, col, slug in ANNOTATION.findall(line):
             assert slug in SLUGS, f"{path.name}:{number}: unknown code '{slug}' in annotation"
             severity = "error" if kind == "E" else "warning"
@@ -164,3 +164,18 @@ def test_warnings_alone_leave_the_spec_ok() -> None:
     result = compiler.check(BAD / "unused_parameter.cnn")
     assert result.ok and result.network is not None
     assert [d.severity for d in result.diagnostics] == ["warning"]
+
+
+def test_an_error_in_an_imported_block_names_the_call_that_led_there() -> None:
+    text, result = _diagnostic("import_error_call_site.cnn", Code.CHANNEL_MISMATCH)
+    (diagnostic,) = result.diagnostics
+    assert Path(diagnostic.span.file).name == "grouped_unit.cnn"
+    assert diagnostic.notes == (
+        f"in block 'grouped_unit' called at {BAD / 'import_error_call_site.cnn'}:5:6",)
+    assert "conv 7 5x5 pad 2 groups=2" in text  # the library's line is shown under the head
+
+
+def test_a_tensor_used_before_its_statement_says_where_it_is_defined() -> None:
+    text, _ = _diagnostic("used_before_definition.cnn", Code.UNDEFINED_NAME)
+    assert "tensor 'a' is used before it is defined" in text
+    assert "note: 'a' is defined later, at line 5" in text

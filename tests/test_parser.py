@@ -197,10 +197,10 @@ def test_syntax_error_names_what_was_expected() -> None:
 
 def test_unexpected_end_points_past_the_last_line() -> None:
     with pytest.raises(CnnError) as caught:
-        parse("network t {\n  input x: 3 x 8 x 8")
+        parse("const a = 2 +")
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.code is Code.UNEXPECTED_END
-    assert (diagnostic.span.line, diagnostic.span.col) == (2, len("  input x: 3 x 8 x 8") + 1)
+    assert (diagnostic.span.line, diagnostic.span.col) == (1, len("const a = 2 +") + 1)
 
 
 def test_unexpected_character() -> None:

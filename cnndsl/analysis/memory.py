@@ -51,6 +51,7 @@ linear weight that autocast caches for the forward and the layer saves for backw
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -816,20 +817,36 @@ _UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
           "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
 
+MAX_BYTES = 2**62  # 4 EiB: a bound on budgets, far past any machine, that float and int agree on
+
+
 def parse_bytes(text: str) -> int:
-    """``16GiB``, ``512 MB`` or a plain number of bytes."""
+    """``16GiB``, ``512 MB`` or a plain number of bytes, from 0 to MAX_BYTES."""
     cleaned = text.strip().replace(" ", "").replace("_", "")
+    value: float | None = None
     for unit in sorted(_UNITS, key=len, reverse=True):
         if cleaned.endswith(unit):
-            number = cleaned[: -len(unit)]
-            try:
-                return int(float(number) * _UNITS[unit])
-            except ValueError:
-                break
-    try:
-        return int(cleaned)
-    except ValueError:
-        raise ValueError(f"cannot read a size from {text!r}; write e.g. 16GiB or 512MB") from None
+            with contextlib.suppress(ValueError):  # not a number: reported below
+                value = float(cleaned[: -len(unit)]) * _UNITS[unit]
+            break
+    if value is None:
+        try:
+            value = float(cleaned)
+        except ValueError:
+            raise ValueError(f"cannot read a size from {text[:40]!r}; write e.g. 16GiB or "
+                             "512MB") from None
+    if cleaned.isdigit() and len(cleaned) < 19:
+        return int(cleaned)  # exact, where a float would round
+    return checked_bytes(value, text)
+
+
+def checked_bytes(value: float, text: object) -> int:
+    """A byte count from 0 to MAX_BYTES; float("1e999") is infinity and "nan" no number, so the
+    bound is checked before int() (which raised OverflowError)."""
+    if not 0 <= value <= MAX_BYTES:
+        shown = str(text)[:40]
+        raise ValueError(f"a size must be from 0 to {MAX_BYTES:,} bytes (4 EiB), got {shown!r}")
+    return int(value)
 
 
 def format_bytes(count: float) -> str:

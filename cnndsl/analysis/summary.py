@@ -177,7 +177,8 @@ def summary(spec: ir.Network | str | Path, *, batch: int = 1, dtype: str = "fp32
     training = memory.peak_bytes(network, "training", batch, dtype, optimizer, device)
     answer = None
     if budget is not None:
-        limit = memory.parse_bytes(budget) if isinstance(budget, str) else int(budget)
+        limit = (memory.parse_bytes(budget) if isinstance(budget, str)
+                 else memory.checked_bytes(budget, budget))
         answer = Budget(
             limit,
             memory.largest_batch(network, "inference", limit, dtype, optimizer, device),

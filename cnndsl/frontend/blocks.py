@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cnndsl import ir
@@ -92,10 +93,23 @@ def _nested(el: Elaborator, call: ast.Call) -> Iterator[None]:
                           f"blocks nest deeper than {MAX_BLOCK_DEPTH} (a block that calls "
                           "itself?)")
         raise Limit()
+    start = len(el.reporter.diagnostics)
     try:
         yield
     finally:
         el.depth -= 1
+        _note_call_site(el, call, start)
+
+
+def _note_call_site(el: Elaborator, call: ast.Call, start: int) -> None:
+    # An error inside a block from another file points into that file; say which call of this
+    # file led there (each level of imported calls adds its own note, like a traceback).
+    diagnostics = el.reporter.diagnostics
+    note = f"in block '{call.name}' called at {call.name_span}"
+    for index in range(start, len(diagnostics)):
+        diagnostic = diagnostics[index]
+        if diagnostic.span.file != call.name_span.file and note not in diagnostic.notes:
+            diagnostics[index] = replace(diagnostic, notes=(*diagnostic.notes, note))
 
 
 def _mentions(body: ast.Body, name: str) -> bool:

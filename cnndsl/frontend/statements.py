@@ -6,7 +6,7 @@ decides which and keeps the chain's current tensor, and the modules beside it bu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cnndsl import ir, layers
@@ -42,6 +42,7 @@ class Elaborator:
         self.globals: dict[str, Any] = {}
         self.used_params: set[tuple[str, str]] = set()
         self.mentions: dict[tuple[str, str], bool] = {}
+        self.labels: dict[str, list[tuple[Span, Span]]] | None = None  # label -> (at, within)
 
     def fail(self, code: Code, span: Span, message: str, *notes: str) -> Fail:
         """Report an error and return the exception that ends the statement."""
@@ -186,10 +187,44 @@ class Elaborator:
                 *frame.tensors]
 
     def _unknown_layer(self, call: ast.Call, frame: Frame) -> Fail:
+        later = self._labelled_later(call.name, call.name_span)
+        if later is not None:
+            return self.fail(Code.UNDEFINED_NAME, call.name_span,
+                             f"tensor '{call.name}' is used before it is defined",
+                             f"'{call.name}' is defined later, at line {later.line}; a statement "
+                             "can read only the tensors of statements above it")
         known = self._known_words(frame)
         return self.fail(Code.UNKNOWN_LAYER, call.name_span,
                          f"unknown layer or block '{call.name}'",
                          did_you_mean(call.name, known))
+
+    def _labelled_later(self, name: str, where: Span) -> Span | None:
+        """The label ``name`` of a statement after ``where`` in the same definition, if any."""
+        if self.labels is None:  # walked once, on the first unknown word
+            self.labels = {}
+            definitions: list[ast.BlockDef | ast.NetworkDef] = [
+                *self.definitions.blocks.values(), *self.definitions.networks.values()]
+            for definition in definitions:
+                for label, span in _labels(definition.body):
+                    self.labels.setdefault(label, []).append((span, definition.span))
+        for span, within in self.labels.get(name, []):
+            if (span.file == where.file and (span.line, span.col) > (where.line, where.col)
+                    and within.line <= where.line <= within.end_line):
+                return span
+        return None
+
+
+def _labels(body: ast.Body) -> Iterator[tuple[str, Span]]:
+    """Every statement label in a body and the bodies nested in it, with its span."""
+    stack: list[Any] = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.ChainStatement) and item.label is not None:
+            yield item.label, item.label_span or item.span
+        if isinstance(item, tuple | list):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__"):
+            stack.extend(getattr(item, f) for f in item.__dataclass_fields__ if f != "span")
 
 
 def first_call(statements: Sequence[ast.Statement], start: int,

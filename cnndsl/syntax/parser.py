@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import gc
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,9 +26,14 @@ from cnndsl.diagnostics import CnnError, Code, Diagnostic, Span
 from cnndsl.syntax import ast
 
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
+MAX_SYNTAX_ERRORS = 20  # a file with more is likely not a spec at all
+MAX_TOKENS = 100_000  # 10,000 layers written a line each; the bundled specs have under 400
 MAX_NESTING = 100  # braces and parentheses; far beyond real specs, well within Python's stack
 
 _BRACKETS = re.compile(r'#[^\n]*|"[^"\n]*"|[(){}]')
+# An upper bound on the lexer's tokens: a word or number, a string, a run of line ends and
+# comments (one separator token), or any other character.
+_TOKENS = re.compile(r'[\w.]+|"[^"\n]*"|(?:[;\n]|#[^\n]*)(?:[;\s]|#[^\n]*)*|[^\s\w]')
 
 # The grammar ships inside the wheel; in a source checkout it sits at the repository root.
 _GRAMMAR_PLACES = (
@@ -270,9 +278,9 @@ class _ToAst(Transformer[Token, Any]):
 
 def _describe(token: Token | None) -> str:
     if token is None or token.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if token.type == "_SEP":
-        return "a line break" if "\n" in token or "#" in token else "';'"
+        return "line break" if "\n" in token or "#" in token else "';'"
     return repr(str(token))
 
 
@@ -291,6 +299,50 @@ def _keyword_word(terminal: str) -> str:
     return f"'{terminal.lower()}'" if terminal.isalpha() else terminal
 
 
+def _end_span(file: str, text: str) -> Span:
+    lines = text.removesuffix("\n").split("\n")  # the lexer counts only "\n" as a line end
+    last = lines[-1].removesuffix("\r")
+    return Span(file=file, line=len(lines), col=len(last) + 1, end_line=len(lines),
+                end_col=len(last) + 2)
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - text.rfind("\n", 0, offset)
+
+
+def _indent(text: str, offset: int) -> int:
+    start = text.rfind("\n", 0, offset) + 1
+    line = text[start:offset]
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _unclosed(file: str, text: str) -> Diagnostic | None:
+    # At the end of the file, name the bracket that was never closed rather than the end itself.
+    # Brackets match innermost first, so a '{' left open inside a body makes the body's own
+    # '}' close it; the indentation tells: a '}' indented less than its '{' line closes an
+    # outer body, and that '{' is the one the user forgot.
+    opened: list[int] = []
+    forgotten: int | None = None
+    for match in _BRACKETS.finditer(text):
+        char = match.group()
+        if char in "({":
+            opened.append(match.start())
+        elif char in ")}" and opened:
+            start = opened.pop()
+            if forgotten is None and _indent(text, match.start()) < _indent(text, start):
+                forgotten = start
+    if not opened:
+        return None
+    offset = opened[-1] if forgotten is None else forgotten
+    line, col = _position(text, offset)
+    span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
+    closer = "}" if text[offset] == "{" else ")"
+    end = _end_span(file, text)
+    return Diagnostic(Code.UNEXPECTED_END, span, f"'{text[offset]}' is never closed",
+                      notes=(f"the file ends at line {end.line} before its '{closer}'",))
+
+
 def _syntax_error(file: str, error: UnexpectedInput, text: str) -> Diagnostic:
     line, col = max(error.line, 1), max(error.column, 1)
     if isinstance(error, UnexpectedCharacters):
@@ -299,27 +351,118 @@ def _syntax_error(file: str, error: UnexpectedInput, text: str) -> Diagnostic:
         message = f"unexpected character {char!r}"
         span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
         return Diagnostic(Code.SYNTAX, span, message)
-    if isinstance(error, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        last = len(lines)
-        span = Span(file=file, line=last, col=len(lines[-1]) + 1, end_line=last,
-                    end_col=len(lines[-1]) + 2)
+    if isinstance(error, UnexpectedEOF) or (
+        isinstance(error, UnexpectedToken) and error.token.type == "$END"
+    ):
+        unclosed = _unclosed(file, text)
+        if unclosed is not None:
+            return unclosed
         message = f"unexpected end of file; expected {_expected_words(error.expected)}"
-        return Diagnostic(Code.UNEXPECTED_END, span, message)
+        return Diagnostic(Code.UNEXPECTED_END, _end_span(file, text), message)
     assert isinstance(error, UnexpectedToken)
     token = error.token
-    if token.type == "$END":
-        lines = text.splitlines() or [""]
-        span = Span(file=file, line=len(lines), col=len(lines[-1]) + 1, end_line=len(lines),
-                    end_col=len(lines[-1]) + 2)
-        message = f"unexpected end of file; expected {_expected_words(error.expected)}"
-        return Diagnostic(Code.UNEXPECTED_END, span, message)
     span = _token_span(file, token)
     if token.type == "_SEP":  # point at the line end, not the whole run of blank lines
         span = Span(file=file, line=span.line, col=span.col, end_line=span.line,
                     end_col=span.col + 1)
     message = f"unexpected {_describe(token)}; expected {_expected_words(error.expected)}"
     return Diagnostic(Code.SYNTAX, span, message)
+
+
+# Tokens a statement ends at: after an error the parser skips to one of them and goes on.
+_SYNC = frozenset({"_SEP", "BAR", "RBRACE"})
+
+
+class _Recovery:
+    """Reparses a text that has a syntax error, collecting every error instead of the first.
+
+    Panic mode at statement level: after an error, tokens are skipped up to the end of the
+    statement (a line break, ``;``, ``|`` or the ``}`` closing the body, skipping whole bodies
+    opened on the way), the parser's stack is cut back to a state that accepts that token, and
+    parsing goes on. Any prefix of an LR stack is a valid stack, so the cut is sound; the tree
+    built meanwhile is discarded, since the file has errors anyway.
+    """
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.text = text
+        self.diagnostics: list[Diagnostic] = []
+        self.skipping = False
+        self.depth = 0  # braces opened while skipping
+        self.last_char_error = -2  # offset of the last unexpected character
+
+    def run(self) -> list[Diagnostic]:
+        """Every syntax error of the text, in order, at most MAX_SYNTAX_ERRORS."""
+        interactive = _parser().parse_interactive(self.text)
+        lexer, state = interactive.lexer_thread, interactive.parser_state
+        while len(self.diagnostics) < MAX_SYNTAX_ERRORS:
+            try:
+                for token in lexer.lex(state):
+                    self._feed(state, token)
+                break
+            except UnexpectedToken as error:  # from the parser, or from the contextual lexer
+                self._error(state, error)
+            except UnexpectedCharacters as error:
+                self._bad_character(error, lexer)
+        else:
+            return self.diagnostics
+        try:
+            state.feed_token(Token("$END", "", len(self.text), 1, 1), True)
+        except UnexpectedToken as error:
+            if not self.diagnostics or _unclosed(self.file, self.text) is not None:
+                self.diagnostics.append(_syntax_error(self.file, error, self.text))
+        return self.diagnostics
+
+    def _feed(self, state: Any, token: Token) -> None:
+        if not self.skipping:
+            state.feed_token(token)
+            return
+        if token.type == "_LBRACE":
+            self.depth += 1
+        elif token.type == "RBRACE" and self.depth:
+            self.depth -= 1
+        elif token.type in _SYNC and not self.depth:
+            self.skipping = False
+            self._resume(state, token)
+
+    def _error(self, state: Any, error: UnexpectedToken) -> None:
+        token = error.token
+        if self.skipping:  # the contextual lexer refused a token being skipped
+            self._feed(state, token)
+            return
+        self.diagnostics.append(_syntax_error(self.file, error, self.text))
+        if token.type in _SYNC:
+            self.skipping = False
+            self._resume(state, token)
+        else:
+            self.skipping, self.depth = True, int(token.type == "_LBRACE")
+
+    def _resume(self, state: Any, token: Token) -> None:
+        # Cut the stack back to the deepest state that takes the token. A token no state takes
+        # (a stray '}' at the top level) is dropped with the rest of its statement.
+        states = state.parse_conf.states
+        for depth in range(len(state.state_stack) - 1, -1, -1):
+            if token.type not in states[state.state_stack[depth]]:
+                continue
+            trial = type(state)(state.parse_conf, state.lexer, state.state_stack[:depth + 1],
+                                state.value_stack[:depth])
+            try:
+                trial.feed_token(token)
+            except UnexpectedToken:
+                continue
+            state.state_stack[:] = trial.state_stack
+            state.value_stack[:] = trial.value_stack
+            return
+        self.skipping = token.type != "_SEP"
+
+    def _bad_character(self, error: UnexpectedCharacters, lexer: Any) -> None:
+        position = error.pos_in_stream or 0
+        if not self.skipping and position != self.last_char_error + 1:
+            self.diagnostics.append(_syntax_error(self.file, error, self.text))
+        self.last_char_error = position
+        counter = lexer.state.line_ctr
+        if counter.char_pos == position:  # step over the character, as lark's on_error does
+            counter.feed(self.text[position:position + 1])
 
 
 def _check_nesting(text: str, file: str) -> None:
@@ -340,13 +483,38 @@ def _check_nesting(text: str, file: str) -> None:
             depth = max(depth - 1, 0)
 
 
+def _check_tokens(text: str, file: str) -> None:
+    # The parser's time and memory grow with the tokens (about 20 us and 5 KB each): count them
+    # first, stopping at the limit, so that a huge spec is refused in milliseconds.
+    for count, match in enumerate(_TOKENS.finditer(text), start=1):
+        if count > MAX_TOKENS:
+            line, col = _position(text, match.start())
+            span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
+            message = f"the spec has more than {MAX_TOKENS:,} tokens (words, numbers, symbols)"
+            raise CnnError([Diagnostic(Code.LIMIT, span, message)])
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    # A parse allocates many objects and frees none of them (a parse tree holds no cycles),
+    # so the cycle collector's full passes only cost time, more the larger the spec.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class SourceError(Exception):
     """Why a spec file cannot be read: an IO or LIMIT code and the reason, for a message."""
 
-    def __init__(self, code: Code, reason: str):
+    def __init__(self, code: Code, reason: str, line: int = 1, col: int = 1):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.line, self.col = line, col  # where in the file, when the reason is in its text
 
 
 def _too_large() -> str:
@@ -377,8 +545,21 @@ def read_source(path: Path) -> str:
         raise SourceError(Code.LIMIT, _too_large())
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SourceError(Code.IO, "not UTF-8 text") from None
+    except UnicodeDecodeError as error:
+        raise _not_utf8(data, error) from None
+
+
+def _not_utf8(data: bytes, error: UnicodeDecodeError) -> SourceError:
+    # Positioned at the first bad byte, in characters as an editor counts them. The byte's
+    # value is shown, never the text around it (the file may not be a spec at all).
+    offset = error.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    col = len(data[start:offset].decode("utf-8", "replace")) + 1
+    if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+        col -= 1  # the byte-order mark is no character of the text
+    reason = f"not UTF-8 text: byte 0x{data[offset]:02x} at line {line}, column {col}"
+    return SourceError(Code.IO, reason, line, col)
 
 
 def read_stream(stream: BinaryIO) -> str:
@@ -393,11 +574,14 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         raise CnnError([Diagnostic(Code.LIMIT, Span(file=file), _too_large())])
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     _check_nesting(text, file)
+    _check_tokens(text, file)
     try:
-        tree: Tree[Token] = _parser().parse(text)
-        items = _ToAst(file).transform(tree)
+        with _collector_paused():
+            tree: Tree[Token] = _parser().parse(text)
+            items = _ToAst(file).transform(tree)
     except UnexpectedInput as error:
-        raise CnnError([_syntax_error(file, error, text)]) from None
+        diagnostics = _Recovery(file, text).run() or [_syntax_error(file, error, text)]
+        raise CnnError(diagnostics) from None
     except (RecursionError, VisitError) as error:
         # The transformer wraps errors of its callbacks: running out of stack, or int() refusing
         # a literal of thousands of digits (Python's limit on string-to-int conversion).

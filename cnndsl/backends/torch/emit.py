@@ -15,6 +15,7 @@ scope is an ``nn.ModuleDict`` whose layers are called one by one in the enclosin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import keyword
 from collections import Counter
@@ -93,6 +94,11 @@ class Body:
     input: str
     output: str
     members: list[Member]
+
+    @functools.cached_property
+    def by_segment(self) -> dict[str, Member]:
+        """The members by segment: looking one up is constant time, not a scan of all."""
+        return {m.segment: m for m in self.members}
 
 
 @dataclass
@@ -404,8 +410,7 @@ class ClassWriter:
         self.used: list[str] = []
         self.extra: dict[str, dict[str, Any]] = {}  # fallback parameter -> value per instance
         self.flags = [m.segment for m in full.members
-                      if any(m.segment not in {x.segment for x in bodies[i.path].members}
-                             for i in self.instances)]
+                      if any(m.segment not in bodies[i.path].by_segment for i in self.instances)]
 
     def _environment(self, instance: ir.BlockInstance) -> dict[str, Any]:
         env: dict[str, Any] = {"in_channels": self.emitter.channels(instance.input)}
@@ -420,8 +425,8 @@ class ClassWriter:
             if member.expr is None:
                 continue
             owners = [i.path for i in self.instances
-                      if member.segment in {m.segment for m in self.bodies[i.path].members}]
-            exprs = {p: _member(self.bodies[p], member.segment).expr for p in owners}
+                      if member.segment in self.bodies[i.path].by_segment]
+            exprs = {p: self.bodies[p].by_segment[member.segment].expr for p in owners}
             text = self.render(exprs, member.segment)
             target = _attribute("self", member.segment)
             if member.segment in self.flags:
@@ -508,7 +513,7 @@ class ClassWriter:
         return self.envs[path][name]
 
     def _call(self, instance: ir.BlockInstance, params: list[Param]) -> Call:
-        present = {m.segment for m in self.bodies[instance.path].members}
+        present = self.bodies[instance.path].by_segment
         args: list[Any] = []
         kwargs: list[tuple[str, Any, Any]] = []
         for position, param in enumerate(params):
@@ -544,10 +549,6 @@ def _render(exprs: dict[str, Any], where: str,
         ]
         return _pack("", items, "{", "}")
     return leaf(exprs, where)
-
-
-def _member(body: Body, segment: str) -> Member:
-    return next(m for m in body.members if m.segment == segment)
 
 
 def _scaled(name: str, bases: dict[str, Any], values: dict[str, Any]) -> str | None:
@@ -732,7 +733,7 @@ class ForwardWriter:
 
     def _target(self, index: int, step: Step, names: dict[str, str],
                 holder: dict[str, str]) -> str:
-        member = _member(self.body, step.member)
+        member = self.body.by_segment[step.member]
         first = member.steps[0] is step
         dies = [t for t in step.inputs if self.last.get(t) == index]
         for tensor in step.inputs:
@@ -1031,7 +1032,7 @@ def _expressible(root: Body, variants: dict[str, tuple[dict[str, Any], Body]]
     while True:
         used = {name for name in kept if name}
         values = {v: {n: x for n, x in kept[v][0].items() if n in used} for v in kept}
-        exprs = {m.segment: {v: _member(kept[v][1], m.segment).expr for v in kept}
+        exprs = {m.segment: {v: kept[v][1].by_segment[m.segment].expr for v in kept}
                  for m in root.members if m.expr is not None}
         try:
             for segment, by_variant in exprs.items():
