@@ -9,6 +9,7 @@ from typing import Any
 
 from cnndsl import ir
 from cnndsl.analysis import params as param_analysis
+from cnndsl.analysis import receptive
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.expectations import check_expects
 from cnndsl.frontend import elaborate
@@ -89,6 +90,7 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
     except CnnError as error:
         return CheckResult(name, None, error.diagnostics, {name: text, **error.sources})
     param_analysis.annotate(result)
+    receptive.annotate(result)
     reporter = Reporter(list(warnings))
     result.expects = check_expects(result, expects, reporter, bound)
     diagnostics = reporter.diagnostics
