@@ -443,11 +443,12 @@ def report(field: Field, source: str) -> ir.ReceptiveField:
 
 def annotate(network: ir.Network) -> None:
     """Set each node's ``receptive_field`` relative to the first input that reaches it."""
+    by_name = network.by_name()
     for node in network.nodes:
         node.receptive_field = None
     for source in network.inputs:
         for name, field in fields(network, source).items():
-            node = network.node(name)
+            node = by_name[name]
             if node.receptive_field is None:
                 node.receptive_field = report(field, source)
 

@@ -238,8 +238,17 @@ class Summary:
 def _layer_json(row: LayerRow) -> dict[str, Any]:
     data = {**asdict(row), "output": list(row.output)}
     field_ = row.receptive_field
-    data["receptive_field"] = None if field_ is None else field_.model_dump(mode="json")
+    data["receptive_field"] = None if field_ is None else _jsonable(asdict(field_))
     return data
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples as lists, as JSON has them."""
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
 
 
 def _count(value: int) -> str:
