@@ -311,6 +311,7 @@ RULES: dict[str, Rule] = {
     "conv": _conv,  # type: ignore[dict-item]
     "conv_transpose": _conv_transpose,  # type: ignore[dict-item]
     "batchnorm": _same,
+    "groupnorm": _same,
     "activation": _same,
     "softmax": _softmax,  # type: ignore[dict-item]
     "pool": _pool,  # type: ignore[dict-item]
