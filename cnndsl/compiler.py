@@ -11,6 +11,7 @@ from typing import Any
 
 from cnndsl import ir
 from cnndsl.analysis import params as param_analysis
+from cnndsl.analysis import receptive
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.expectations import check_expects
 from cnndsl.frontend import elaborate
@@ -188,6 +189,7 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
     if reporter.errors:
         return CheckResult(name, None, reporter.diagnostics, sources)
     param_analysis.annotate(result)
+    receptive.annotate(result)
     result.expects = check_expects(result, expects, reporter, bound)
     diagnostics = reporter.diagnostics
     if params or override is not None:

@@ -66,6 +66,21 @@ SUBJECTS: dict[tuple[str, ...], Subject] = {
 }
 
 
+def _receptive_field(network: ir.Network, node: ir.AnyNode) -> tuple[float, str]:
+    from cnndsl.analysis import receptive
+
+    field = node.receptive_field
+    if field is None:
+        raise ValueError(f"'{node.name}' does not depend on an input")
+    return receptive.largest_side(field), receptive.size_text(field)
+
+
+# Subjects of one tensor, named as the call's argument: ``expect receptive field(layer4) >= 427``.
+TENSOR_SUBJECTS: dict[tuple[str, ...], Callable[[ir.Network, ir.AnyNode], tuple[float, str]]] = {
+    ("receptive", "field"): _receptive_field,
+}
+
+
 def _quantity(expect: ast.Expect, value: ast.Expr, memory: bool) -> float | None:
     if isinstance(value, ast.Number):
         return value.value
@@ -141,6 +156,8 @@ def _check_one(network: ir.Network, expect: ast.Expect, reporter: Reporter,
                sizes: Mapping[str, int]) -> ir.ExpectResult | None:
     text = " ".join(expect.subject)
     compare = _COMPARE[expect.op]
+    if expect.subject in TENSOR_SUBJECTS:
+        return _check_tensor_subject(network, expect, reporter)
     subject = SUBJECTS.get(expect.subject)
     if subject is not None:
         args = _subject_args(expect, reporter)
@@ -184,8 +201,36 @@ def _check_one(network: ir.Network, expect: ast.Expect, reporter: Reporter,
         return _result(expect, name, shown, ok, reporter)
     reporter.error(Code.UNKNOWN_PARAMETER, expect.subject_span, f"cannot expect '{text}'",
                    "expect params, trainable params, buffers, macs, a tensor's shape, "
-                   "inference memory(...) or training memory(...)")
+                   "receptive field(TENSOR), inference memory(...) or training memory(...)")
     return None
+
+
+def _check_tensor_subject(network: ir.Network, expect: ast.Expect,
+                          reporter: Reporter) -> ir.ExpectResult | None:
+    text = " ".join(expect.subject)
+    args = expect.args or ()
+    if len(args) != 1 or args[0].name is not None or not isinstance(args[0].value, ast.Name):
+        reporter.error(Code.ARGUMENT_TYPE, expect.subject_span,
+                       f"'{text}' takes one tensor, e.g. {text}(layer4)")
+        return None
+    name = args[0].value.name
+    try:
+        node = network.node(name)
+    except KeyError:
+        reporter.error(Code.UNDEFINED_NAME, args[0].span, f"nothing named '{name}' to expect",
+                       did_you_mean(name, list(network.tensors)))
+        return None
+    wanted = _quantity(expect, expect.value[0], False) if len(expect.value) == 1 else None
+    if wanted is None:
+        reporter.error(Code.ARGUMENT_TYPE, expect.span, f"'{text}' is compared with a number")
+        return None
+    try:
+        actual, shown = TENSOR_SUBJECTS[expect.subject](network, node)
+    except ValueError as error:
+        reporter.error(Code.BAD_VALUE, args[0].span, f"{text}: {error}")
+        return None
+    ok = _COMPARE[expect.op](actual, wanted)
+    return _result(expect, f"{text}({name})", shown, ok, reporter)
 
 
 def _result(expect: ast.Expect, text: str, shown: str, ok: bool,
@@ -198,7 +243,10 @@ def _result(expect: ast.Expect, text: str, shown: str, ok: bool,
 
 def _source_text(expect: ast.Expect) -> str:
     subject = " ".join(expect.subject)
-    if expect.args is not None:
+    if expect.subject in TENSOR_SUBJECTS and expect.args and len(expect.args) == 1 \
+            and isinstance(expect.args[0].value, ast.Name):
+        subject += f"({expect.args[0].value.name})"
+    elif expect.args is not None:
         subject += "(...)"
     return f"{subject} {expect.op} " + " x ".join(_value_text(v) for v in expect.value)
 
@@ -213,4 +261,4 @@ def _value_text(value: ast.Expr) -> str:
     return "..."
 
 
-__all__ = ["SUBJECTS", "check_expects", "dim_str"]
+__all__ = ["SUBJECTS", "TENSOR_SUBJECTS", "check_expects", "dim_str"]

@@ -45,7 +45,7 @@ from cnndsl.ops import (
     Softmax,
     Upsample,
 )
-from cnndsl.ops.base import Pair, Shape, shape_str
+from cnndsl.ops.base import Pair, ReceptiveField, Shape, shape_str
 from cnndsl.symbolic import Poly
 
 # Any node: for typing, the base class (kinds are told apart by isinstance or ``kind``, so a new
@@ -151,6 +151,6 @@ __all__ = [
     "LRN", "Activation", "ActivationName", "AdaptivePool", "Add", "AnyNode", "BatchNorm",
     "BlockInstance", "BoxHead", "ChannelPool", "Concat", "Conv", "ConvTranspose", "DetectHead",
     "Dropout", "ExpectResult", "Flatten", "GlobalPool", "Identity", "Input", "Linear", "Mul",
-    "Network", "Node", "Pair", "Poly", "Pool", "Shape", "Softmax", "Upsample", "from_json",
-    "json_schema", "shape_str", "to_json",
+    "Network", "Node", "Pair", "Poly", "Pool", "ReceptiveField", "Shape", "Softmax", "Upsample",
+    "from_json", "json_schema", "shape_str", "to_json",
 ]

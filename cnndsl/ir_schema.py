@@ -65,6 +65,8 @@ def models() -> dict[type, type[BaseModel]]:
     built: dict[type, type[BaseModel]] = {}
     built[Span] = _model(Span, ConfigDict(frozen=True), overrides)
     overrides["Span"] = built[Span]
+    built[ir.ReceptiveField] = _model(ir.ReceptiveField, ConfigDict(extra="forbid"), overrides)
+    overrides["ReceptiveField"] = built[ir.ReceptiveField]
     for cls in ir.NODE_KINDS:
         built[cls] = _model(cls, _NODE, overrides)
     union: Any = Union[tuple(built[cls] for cls in ir.NODE_KINDS)]  # noqa: UP007 - at runtime

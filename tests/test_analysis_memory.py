@@ -192,3 +192,18 @@ def test_expect_lines_use_the_analyses() -> None:
     assert result.network is not None
     outcomes = [(e.text.split()[0], e.ok) for e in result.network.expects]
     assert outcomes == [("macs", True), ("training", True), ("inference", False)]
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_timeline_steps_through_the_replay_to_its_peak(path: Path) -> None:
+    network = small_network(path)
+    for kind in ("inference", "training"):
+        events = memory.timeline(network, kind, 2, "fp32", "adam")
+        assert max(e.peak for e in events) == memory.peak_bytes(network, kind, 2, "fp32", "adam")
+        assert all(e.peak >= e.live for e in events)
+        forward = [e.node for e in events if e.phase == "forward"]
+        assert forward == [node.name for node in network.nodes]
+        if kind == "training":
+            backward = [e.node for e in events if e.phase == "backward"]
+            assert backward == [node.name for node in reversed(network.nodes)]
+            assert events[0].phase == "setup" and events[-1].phase == "step"

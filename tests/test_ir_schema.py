@@ -23,6 +23,12 @@ def test_ir_json_round_trips_through_the_models() -> None:
     document = json.loads(ir.to_json(network))
     assert document["nodes"][1]["name"] == "conv1"
     assert document["nodes"][1]["shape"] == [64, 112, 112]
+    assert document["nodes"][1]["receptive_field"] == {
+        "input": "image", "size": [7, 7], "jump": [2, 2], "offset": [0, 0], "whole": False,
+        "local_size": None, "branches": {}}
+    layer4 = next(n for n in document["nodes"] if n["name"] == "layer4.0.add1")
+    assert layer4["receptive_field"]["branches"] == {"layer4.0.bn3": [299, 299],
+                                                     "layer4.0.downsample.1": [267, 267]}
     again = ir.from_json(document)
     assert [n.name for n in again.nodes] == [n.name for n in network.nodes]
     assert again.total_params == network.total_params

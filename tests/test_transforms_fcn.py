@@ -205,3 +205,11 @@ def test_cli_onnx_without_weights_needs_no_torch(tmp_path: Path) -> None:
     original = ort.InferenceSession(to_onnx(load(spec), seed=3).SerializeToString())
     (reference,) = original.run(None, {"image": x})
     np.testing.assert_allclose(dense.reshape(reference.shape), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_the_converted_network_has_fresh_receptive_fields() -> None:
+    network = load(SPECS / "vgg16.cnn")
+    assert network.nodes[-1].receptive_field.whole  # type: ignore[union-attr]
+    converted = fully_convolutional(network).network
+    last = converted.nodes[-1].receptive_field
+    assert last is not None and not last.whole and last.size is not None

@@ -13,7 +13,7 @@ from cnndsl.transforms.graph import infer_shapes
 from cnndsl.transforms.printer import print_spec, printed_names
 
 SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.cnn"))
-IGNORED = {"name", "inputs", "span"}
+IGNORED = {"name", "inputs", "span", "receptive_field"}  # fields: compared apart
 
 
 def _reread(network: ir.Network) -> ir.Network:
@@ -39,6 +39,11 @@ def test_round_trip_keeps_nodes_shapes_and_params(spec: Path) -> None:
         # Every attribute survives; inputs point at the same nodes under their new names.
         assert _fields(new) == _fields(old), old.name
         assert new.inputs == [names[i] for i in old.inputs], old.name
+        # the receptive field survives too; a merge names its branches by their new names
+        assert old.receptive_field is not None and new.receptive_field is not None
+        renamed = {names[b]: size for b, size in old.receptive_field.branches.items()}
+        assert new.receptive_field == dataclasses.replace(old.receptive_field,
+                                                          branches=renamed), old.name
     assert list(again.outputs.values()) == [names[t] for t in network.outputs.values()]
     assert all(e.ok for e in again.expects) and again.expects
 

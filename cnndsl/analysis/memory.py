@@ -130,6 +130,8 @@ class _Replay:
     current: int = 0
     peak: int = 0
     _next: int = 0
+    events: list[Event] | None = None  # filled by record() when a timeline is asked for
+    _window: int = 0  # the largest total since the last record()
 
     def alloc(self, nbytes: int, holder: object) -> int:
         if self.round_to > 1 and nbytes:
@@ -158,6 +160,25 @@ class _Replay:
 
     def mark(self) -> None:
         self.peak = max(self.peak, self.current)
+        self._window = max(self._window, self.current)
+
+    def record(self, phase: str, name: str) -> None:
+        """Close one step of the timeline: what is live now and the most it reached."""
+        if self.events is not None:
+            self.events.append(Event(phase, name, self.current,
+                                     max(self._window, self.current)))
+        self._window = self.current
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of the replay: after ``phase`` ran ``node``, ``live`` bytes are allocated;
+    ``peak`` is the most they reached during that step."""
+
+    phase: str  # "setup", "forward", "backward" or "step"
+    node: str
+    live: int
+    peak: int
 
 
 @dataclass(frozen=True)
@@ -590,8 +611,12 @@ class Breakdown:
 
 
 def estimate(network: ir.Network, kind: str = "training", batch: int = 1, dtype: str = "fp32",
-             optimizer: str = "sgd", device: str = "cpu") -> Breakdown:
-    """Replay inference or one training step and return the peak and its parts."""
+             optimizer: str = "sgd", device: str = "cpu",
+             events: list[Event] | None = None) -> Breakdown:
+    """Replay inference or one training step and return the peak and its parts.
+
+    With ``events``, a list, it receives the timeline: one :class:`Event` per node and phase.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown memory kind '{kind}'; use inference or training")
     if device not in DEVICES:
@@ -601,7 +626,7 @@ def estimate(network: ir.Network, kind: str = "training", batch: int = 1, dtype:
     prec = precision(dtype)
     training = kind == "training"
     slots = _optimizer_slots(optimizer) if training else 0
-    replay = _Replay(round_to=_CUDA_BLOCK if device == "cuda" else 1)
+    replay = _Replay(round_to=_CUDA_BLOCK if device == "cuda" else 1, events=events)
     tensors_per_node = [parameter_tensors(node) for node in network.nodes]
     weights = sum(replay.sizes[replay.alloc(n * prec.weight, "weights")]
                   for counts in tensors_per_node for n in counts)
@@ -615,6 +640,7 @@ def estimate(network: ir.Network, kind: str = "training", batch: int = 1, dtype:
             if optimizer in ("adam", "adamw") and training:
                 state += replay.sizes[replay.alloc(4, "state")]  # the step counter
     replay.mark()
+    replay.record("setup", "weights")
 
     tensors, saved_by = _forward(network, replay, batch, prec, training, device)
     breakdown = Breakdown(weights, buffers, state, replay.peak)
@@ -634,6 +660,7 @@ def estimate(network: ir.Network, kind: str = "training", batch: int = 1, dtype:
             replay.alloc(elements * prec.weight, TMP)
         replay.mark()
     breakdown.step_peak = replay.peak
+    replay.record("step", optimizer)
     return breakdown
 
 
@@ -677,6 +704,7 @@ def _forward(network: ir.Network, replay: _Replay, batch: int, prec: Precision,
             readers[name] -= 1
             if readers[name] == 0 and name not in outputs:
                 replay.drop(tensors[name].sid, ("live", name))
+        replay.record("forward", node.name)
     if training:
         _loss(network, replay, prec)
     for name in outputs:  # the loss (a sum) has been taken; outputs are needed no more
@@ -746,6 +774,7 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
         if grad is None:
             for sid in saved_by.get(node.name, ()):
                 replay.drop(sid, ("saved", node.name))
+            replay.record("backward", node.name)
             continue
         op = _Op(replay, node, [tensors[name] for name in node.inputs], grad.nbytes, batch,
                  prec, True, device, False, _input_shape(node, by_name))
@@ -764,6 +793,7 @@ def _backward(network: ir.Network, replay: _Replay, tensors: dict[str, Tensor],
         for name, result in zip(node.inputs, results, strict=True):
             if result is not None:
                 _accumulate(replay, grads, name, result)
+        replay.record("backward", node.name)
 
 
 def _accumulate(replay: _Replay, grads: dict[str, Tensor], name: str, new: Tensor) -> None:
@@ -783,6 +813,14 @@ def _accumulate(replay: _Replay, grads: dict[str, Tensor], name: str, new: Tenso
     replay.drop(old.sid, ("grad", name))
     replay.drop(new.sid, ("incoming", name))
     grads[name] = total
+
+
+def timeline(network: ir.Network, kind: str = "training", batch: int = 1, dtype: str = "fp32",
+             optimizer: str = "sgd", device: str = "cpu") -> list[Event]:
+    """The replay step by step: live bytes after each node's forward and backward, and the step."""
+    events: list[Event] = []
+    estimate(network, kind, batch, dtype, optimizer, device, events)
+    return events
 
 
 def peak_bytes(network: ir.Network, kind: str = "training", batch: int = 1, dtype: str = "fp32",
@@ -862,7 +900,7 @@ def format_bytes(count: float) -> str:
 
 
 __all__ = [
-    "BACKWARD", "DTYPES", "FORWARD", "KINDS", "OPTIMIZERS", "Breakdown", "Precision",
+    "BACKWARD", "DTYPES", "FORWARD", "KINDS", "OPTIMIZERS", "Breakdown", "Event", "Precision",
     "activation_elements", "estimate", "format_bytes", "largest_batch", "parameter_tensors",
-    "parse_bytes", "peak_bytes", "precision",
+    "parse_bytes", "peak_bytes", "precision", "timeline",
 ]

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from cnndsl import ir
 from cnndsl.analysis import params as param_analysis
+from cnndsl.analysis import receptive
 from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_spec_options, spec_options
 from cnndsl.diagnostics import Code
 from cnndsl.reporting import render
@@ -16,12 +17,39 @@ from cnndsl.tables import format_table, kind_label
 from cnndsl.workspace import PathError, Unit, check_units, expand_paths
 
 
-def layer_table(network: ir.Network) -> str:
-    """The per-layer table that ``check`` prints: path, kind, output shape, parameters."""
-    rows = [("path", "kind", "output", "params")]
+def layer_table(network: ir.Network, receptive_field: bool = False) -> str:
+    """The per-layer table that ``check`` prints: path, kind, output shape, parameters.
+
+    With ``receptive_field``, three more columns: the field's size, jump and offset.
+    """
+    header = ("path", "kind", "output", "params")
+    rows: list[tuple[str, ...]] = [header + (("rf", "jump", "offset") if receptive_field else ())]
     for node in network.nodes:
-        rows.append((node.name, kind_label(node), ir.shape_str(node.shape), f"{node.params:,}"))
-    return "\n".join(format_table(rows, (False, False, False, True)))
+        row: tuple[str, ...] = (node.name, kind_label(node), ir.shape_str(node.shape),
+                                f"{node.params:,}")
+        if receptive_field:
+            field = node.receptive_field
+            row += (receptive.size_text(field),
+                    receptive.pair_text(field.jump if field else None),
+                    receptive.pair_text(field.offset if field else None))
+        rows.append(row)
+    right = (False, False, False, True) + ((True, True, True) if receptive_field else ())
+    lines = format_table(rows, right)
+    if receptive_field:
+        lines.extend(_branch_notes(network))
+    return "\n".join(lines)
+
+
+def _branch_notes(network: ir.Network) -> list[str]:
+    """Merges whose inputs see different windows: each input's field size."""
+    notes = []
+    for node in network.nodes:
+        field = node.receptive_field
+        if field is not None and field.branches:
+            parts = ", ".join(f"{name} {receptive.window_text(size)}"
+                              for name, size in field.branches.items())
+            notes.append(f"  fields differ at {node.name}: {parts}")
+    return notes
 
 
 def _totals(network: ir.Network) -> str:
@@ -89,7 +117,7 @@ def _exit_code(units: list[Unit]) -> int:
     return EXIT_OK if all(u.ok for u in units) else EXIT_SPEC
 
 
-def _write_text(unit: Unit, quiet: bool, out: TextIO) -> None:
+def _write_text(unit: Unit, quiet: bool, rf: bool, out: TextIO) -> None:
     result = unit.result
     if result.diagnostics:
         out.write(render(result.diagnostics, "text", result.sources))
@@ -104,7 +132,7 @@ def _write_text(unit: Unit, quiet: bool, out: TextIO) -> None:
     if network is None:
         return
     out.write(f"{result.file}: network {network.name}: {status}\n")
-    out.write(layer_table(network) + "\n")
+    out.write(layer_table(network, rf) + "\n")
     out.write(_totals(network) + "\n")
     for expect in network.expects:
         mark = "ok" if expect.ok else "FAILED"
@@ -129,7 +157,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(tally(units, len(paths)) + "\n")
     else:
         for unit in units:
-            _write_text(unit, args.quiet, out)
+            _write_text(unit, args.quiet, args.rf, out)
         out.write(tally(units, len(paths)) + "\n")
     return _exit_code(units)
 
@@ -141,5 +169,7 @@ def add_parser(sub: Any) -> None:
                    help="files, directories (their *.cnn, recursively) or globs; - for stdin")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print only problems and the final tally")
+    p.add_argument("--rf", action="store_true",
+                   help="receptive field columns: size, jump (effective stride) and offset")
     add_spec_options(p)
     p.set_defaults(run=run)

@@ -92,6 +92,26 @@ class ShapeError(Exception):
         self.notes = notes
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReceptiveField:
+    """Which input pixels a tensor's outputs read (see cnndsl.analysis.receptive); (h, w) pairs.
+
+    ``size`` is the largest window over the output positions, ``jump`` the input pixels between
+    neighbouring outputs, ``offset`` the centre of output 0's window in input pixel indices.
+    ``whole``: some path (global pooling, a dense layer) reads the whole input; then ``size`` is
+    None and ``local_size`` is the window of the other paths, if any. ``branches``: at a merge
+    whose inputs' fields differ, each input's size (None: whole).
+    """
+
+    input: str
+    size: tuple[int, int] | None
+    jump: tuple[int | float, int | float] | None = None
+    offset: tuple[int | float, int | float] | None = None
+    whole: bool = False
+    local_size: tuple[int, int] | None = None
+    branches: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+
+
 @dataclass(kw_only=True)
 class Node:
     """Fields every node has."""
@@ -103,6 +123,7 @@ class Node:
     params: int = 0
     trainable: bool = True
     kind: str = ""
+    receptive_field: ReceptiveField | None = None
 
     words: ClassVar[tuple[Layer, ...]] = ()
     tensor_word: ClassVar[str | None] = None  # a word that takes tensors: add(a, b)

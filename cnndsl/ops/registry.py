@@ -45,7 +45,7 @@ def definitions() -> dict[str, Definition]:
 
 def handler_tables() -> dict[str, Mapping[str, Any]]:
     """The per-kind tables that backends and phases register into (nothing imports torch)."""
-    from cnndsl.analysis import memory
+    from cnndsl.analysis import memory, receptive
     from cnndsl.backends import onnx
     from cnndsl.backends.torch import ops as torch_ops
 
@@ -56,6 +56,7 @@ def handler_tables() -> dict[str, Mapping[str, Any]]:
         "ONNX lowering (backends/onnx LOWERINGS)": onnx.LOWERINGS,
         "memory forward rule (analysis/memory.py)": memory.FORWARD,
         "memory backward rule (analysis/memory.py)": memory.BACKWARD,
+        "receptive field rule (analysis/receptive.py RULES)": receptive.RULES,
         "torch module classes (backends/torch/ops.py @module classes=)": torch_ops.CLASSES,
     }
 

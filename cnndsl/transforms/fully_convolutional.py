@@ -24,6 +24,7 @@ from typing import Any
 from cnndsl import ir
 from cnndsl import shapes as shape_rules
 from cnndsl.analysis import params as param_analysis
+from cnndsl.analysis import receptive
 from cnndsl.diagnostics import CnnError, Code
 from cnndsl.transforms.graph import node_error, rewire
 
@@ -107,6 +108,7 @@ def fully_convolutional(network: ir.Network, *, keep_adaptive: bool = False
         known[node.name] = node.shape
     result.nodes = nodes
     param_analysis.annotate(result)  # the input is unchanged: every other shape stands
+    receptive.annotate(result)  # a dense layer made a convolution reads a window, not all
     return FullyConvolutional(result, conversions, dropped)
 
 

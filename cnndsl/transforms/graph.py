@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from cnndsl import ir, shapes
 from cnndsl.analysis import params as param_analysis
+from cnndsl.analysis import receptive
 from cnndsl.diagnostics import CnnError, Code, Diagnostic
 
 
@@ -45,6 +46,7 @@ def infer_shapes(network: ir.Network, input_shape: Sequence[int] | None = None) 
             raise node_error(node, error.code, message, *error.notes) from None
         known[node.name] = node.shape
     param_analysis.annotate(result)
+    receptive.annotate(result)  # adaptive pooling reads other windows at another size
     return result
 
 
