@@ -12,6 +12,7 @@ from cnndsl.analysis import params as param_analysis
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.expectations import check_expects
 from cnndsl.frontend import elaborate
+from cnndsl.frontend.imports import Loader
 from cnndsl.syntax.parser import SourceError, read_source
 
 
@@ -75,7 +76,16 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
         text, name = _read(source)
     except CnnError as error:
         return CheckResult(str(source), None, error.diagnostics)
-    name = file or name
+    return check_text(text, file or name, network=network, input=input, sizes=sizes,
+                      params=params)
+
+
+def check_text(text: str, file: str = "<string>", *, network: str | None = None,
+               input: str | None = None, sizes: dict[str, int] | None = None,
+               params: dict[str, Any] | None = None, loader: Loader | None = None,
+               ) -> CheckResult:
+    """Check a spec's text, named ``file`` (imports are relative to it); never raises."""
+    name = file
     try:
         bound, override = parse_input_sizes(input)
     except ValueError as error:
@@ -84,7 +94,8 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
     bound.update(sizes or {})
     try:
         result, warnings, expects, sources = elaborate(
-            text, name, network=network, sizes=bound, arguments=params, input_override=override
+            text, name, network=network, sizes=bound, arguments=params, input_override=override,
+            loader=loader,
         )
     except CnnError as error:
         return CheckResult(name, None, error.diagnostics, {name: text, **error.sources})

@@ -7,7 +7,7 @@ from typing import Any
 
 from cnndsl import ir
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, did_you_mean
-from cnndsl.frontend.imports import Definitions, load_definitions
+from cnndsl.frontend.imports import Definitions, Loader, load_definitions
 from cnndsl.frontend.network import network as elaborate_network
 from cnndsl.frontend.statements import Elaborator
 from cnndsl.syntax import ast
@@ -17,7 +17,8 @@ Result = tuple[ir.Network, list[Diagnostic], list[ast.Expect], dict[str, str]]
 
 def elaborate(text: str, file: str = "<string>", *, network: str | None = None,
               sizes: dict[str, int] | None = None, arguments: dict[str, Any] | None = None,
-              input_override: tuple[int, ...] | None = None) -> Result:
+              input_override: tuple[int, ...] | None = None,
+              loader: Loader | None = None) -> Result:
     """Parse and elaborate; returns the network, warnings, its expects and the sources read."""
     # Parsing and elaboration allocate many small objects and free almost none: the cyclic
     # collector's full passes over the growing heap would make checking superlinear in size.
@@ -25,7 +26,7 @@ def elaborate(text: str, file: str = "<string>", *, network: str | None = None,
     gc.disable()
     try:
         reporter = Reporter()
-        definitions = load_definitions(text, file, reporter)
+        definitions = load_definitions(text, file, reporter, loader)
         try:
             return _elaborate(definitions, reporter, file, network, sizes, arguments,
                               input_override)

@@ -25,25 +25,38 @@ class Definitions:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def load_definitions(text: str, file: str, reporter: Reporter) -> Definitions:
+class Loader:
+    """How spec files are read and parsed; the language server keeps both in a cache."""
+
+    def read(self, path: Path) -> str:
+        """An imported file's text; raises SourceError."""
+        return read_source(path)
+
+    def parse(self, text: str, file: str) -> ast.Module:
+        """One file's AST; raises CnnError for a syntax error."""
+        return parse(text, file)
+
+
+def load_definitions(text: str, file: str, reporter: Reporter,
+                     loader: Loader | None = None) -> Definitions:
     """Parse a file and everything it imports; collect the definitions."""
     definitions = Definitions()
-    _load_file(text, file, definitions, reporter, stack=[], main=True)
+    _load_file(text, file, definitions, reporter, [], True, loader or Loader())
     return definitions
 
 
 def _load_file(text: str, file: str, definitions: Definitions, reporter: Reporter,
-               stack: list[str], main: bool) -> None:
+               stack: list[str], main: bool, loader: Loader) -> None:
     definitions.sources[file] = text
     try:
-        module = parse(text, file)
+        module = loader.parse(text, file)
     except CnnError as error:
         reporter.diagnostics.extend(error.diagnostics)
         return
     base = Path(file).parent if file != "<string>" else Path.cwd()
     for item in module.items:
         if isinstance(item, ast.Import):
-            _load_import(item, base, definitions, reporter, [*stack, file])
+            _load_import(item, base, definitions, reporter, [*stack, file], loader)
         elif isinstance(item, ast.Const):
             definitions.constants.append(item)
         elif isinstance(item, ast.BlockDef | ast.NetworkDef):
@@ -68,7 +81,7 @@ def _define(item: ast.BlockDef | ast.NetworkDef, definitions: Definitions, repor
 
 
 def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporter: Reporter,
-                 stack: list[str]) -> None:
+                 stack: list[str], loader: Loader) -> None:
     try:
         path = (base / item.path).resolve()
     except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
@@ -85,8 +98,8 @@ def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporte
     if name in definitions.sources:
         return  # already loaded through another import
     try:
-        text = read_source(path)
+        text = loader.read(path)
     except SourceError as error:
         reporter.error(error.code, item.span, f"cannot import '{item.path}': {error.reason}")
         return
-    _load_file(text, name, definitions, reporter, stack, main=False)
+    _load_file(text, name, definitions, reporter, stack, False, loader)
