@@ -50,6 +50,8 @@ def reparse(old_text: str, old: ast.Module, new_text: str) -> ast.Module | None:
     fragment = _parse_fragment(new_lines, start_line, end_line + delta, old.file)
     if fragment is None:
         return None
+    if not delta and fragment == tuple(statements[i] for i in touched):
+        return old  # a comment or blank line changed: the same module, so the same analysis
     moved = [shift(s, delta) for s in after] if delta else after
     body = dataclasses.replace(definition.body,
                                statements=(*before, *fragment, *moved),

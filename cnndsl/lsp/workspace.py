@@ -204,11 +204,23 @@ class Workspace:
         if text is None:
             text = read_source(Path(uri_to_file(uri)))
         kept = self.analyses.get(uri)
-        if kept is not None and kept.text == text and self._unchanged(kept):
-            return kept
+        if kept is not None and self._unchanged(kept):
+            if kept.text == text:
+                return kept
+            if kept.module is not None and self._same_module(kept, text):
+                kept.text = text  # only comments changed: the results stand, with their spans
+                kept.definitions.sources[kept.file] = text
+                kept.cache.pop(f"lines:{kept.file}", None)
+                return kept
         analysis = analyze(text, uri, self.loader)
         self.analyses[uri] = analysis
         return analysis
+
+    def _same_module(self, analysis: Analysis, text: str) -> bool:
+        try:
+            return self.loader.parse(text, analysis.file) is analysis.module
+        except CnnError:
+            return False
 
     def _unchanged(self, analysis: Analysis) -> bool:
         for name, text in analysis.sources.items():
