@@ -34,7 +34,7 @@ from check_speed import generated_spec  # noqa: E402
 
 from cnndsl.compiler import check_text  # noqa: E402
 
-SERVER = [sys.executable, "-c", "import sys; from cnndsl.cli import main; sys.exit(main(['lsp']))"]
+SERVER = [sys.executable, "-m", "cnndsl", "lsp"]
 TARGETS = {"resnet50": 20.0, "10,000 layers": 300.0}
 
 

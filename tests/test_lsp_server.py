@@ -13,7 +13,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 ROOT = Path(__file__).resolve().parent.parent
 RESNET50 = ROOT / "specs" / "resnet50.cnn"
 BLOCKS = ROOT / "specs" / "blocks" / "resnet.cnn"
-SERVER = [sys.executable, "-c", "import sys; from cnndsl.cli import main; sys.exit(main(['lsp']))"]
+SERVER = [sys.executable, "-m", "cnndsl", "lsp"]
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER,
@@ -99,3 +99,19 @@ async def test_definition_of_a_block_lands_in_the_blocks_file(client: LanguageCl
     assert target.uri == BLOCKS.resolve().as_uri()
     blocks = BLOCKS.read_text()
     assert target.range.start == _position(blocks, "bottleneck(width")
+
+
+def test_the_server_imports_neither_torch_nor_onnx() -> None:
+    import subprocess
+
+    code = ("import sys; from cnndsl.lsp import server, completion; "
+            "from cnndsl.lsp.workspace import Workspace; from lsprotocol import types; "
+            f"w = Workspace(); u = {RESNET50.as_uri()!r}; "
+            f"w.update(u, open({str(RESNET50)!r}).read()); "
+            "a = w.analysis(u); server.features.hover(a, types.Position(line=7, character=3)); "
+            "completion.completion(a, types.Position(line=7, character=3)); "
+            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -32,7 +32,7 @@ def completion(analysis: Analysis, position: types.Position,
     """The completion items at a position of the document."""
     lines = analysis.text.split("\n")
     line = lines[position.line] if position.line < len(lines) else ""
-    prefix = line[: features._code_point(line, position.character) - 1]
+    prefix = line[: features.code_point(line, position.character) - 1]
     items = _items(analysis, position.line + 1, prefix, snippets)
     return types.CompletionList(is_incomplete=False, items=items)
 
@@ -86,7 +86,7 @@ def _items(analysis: Analysis, line: int, prefix: str,
         if inside.count("(") >= inside.count(")") + 1 or ")" not in inside:
             if word in layers.TENSOR_OPS:
                 return _tensors(analysis, scope, line)
-            block = analysis.definitions.blocks.get(word)
+            block = _known(analysis).definitions.blocks.get(word)
             if block is not None:
                 return _block_params(analysis, block, inside, scope, line)
         return []
@@ -130,6 +130,13 @@ def _module(analysis: Analysis) -> ast.Module | None:
     return analysis.module or analysis.last_module
 
 
+def _known(analysis: Analysis) -> Analysis:
+    """The analysis to take names from: this one, or while it does not parse the last that did."""
+    if analysis.module is None and analysis.last_good is not None:
+        return analysis.last_good
+    return analysis
+
+
 def _scope(analysis: Analysis, line: int) -> str:
     """The network or block whose body holds the line (the nearest one above while typing)."""
     module = _module(analysis)
@@ -142,9 +149,9 @@ def _scope(analysis: Analysis, line: int) -> str:
     return best
 
 
-def _occurrences(analysis: Analysis) -> list[index.Occurrence]:
+def _names(analysis: Analysis) -> list[index.Occurrence]:
     module = _module(analysis)
-    return features._occurrences(analysis, module) if module is not None else []
+    return features.occurrences_of(analysis, module) if module is not None else []
 
 
 # Items ----------------------------------------------------------------------------------------
@@ -172,7 +179,7 @@ def _calls(analysis: Analysis, scope: str, line: int,
         body = snippets and word != "se"
         items.append(types.CompletionItem(
             label=word, kind=types.CompletionItemKind.Keyword,
-            detail=features._COMPOSITE_HELP.get(word),
+            detail=features.COMPOSITE_HELP.get(word),
             insert_text=f"{word} {{\n\t$0\n}}" if body else None,
             insert_text_format=types.InsertTextFormat.Snippet if body else None,
         ))
@@ -181,11 +188,11 @@ def _calls(analysis: Analysis, scope: str, line: int,
             continue
         items.append(types.CompletionItem(
             label=word, kind=types.CompletionItemKind.Operator,
-            detail=features._COMPOSITE_HELP.get(word),
+            detail=features.COMPOSITE_HELP.get(word),
             insert_text=f"{word}($1)" if snippets else None,
             insert_text_format=types.InsertTextFormat.Snippet if snippets else None,
         ))
-    for name, block in analysis.definitions.blocks.items():
+    for name, block in _known(analysis).definitions.blocks.items():
         items.append(types.CompletionItem(
             label=name, kind=types.CompletionItemKind.Module,
             detail=features.signature(analysis, block),
@@ -194,9 +201,10 @@ def _calls(analysis: Analysis, scope: str, line: int,
                                 if snippets and block.params else None),
         ))
     module = _module(analysis)
+    known = _known(analysis).definitions.blocks
     if module is not None:
         for item in module.items:
-            if isinstance(item, ast.BlockDef) and item.name not in analysis.definitions.blocks:
+            if isinstance(item, ast.BlockDef) and item.name not in known:
                 items.append(types.CompletionItem(label=item.name,
                                                   kind=types.CompletionItemKind.Module))
     return items + _tensors(analysis, scope, line)
@@ -210,7 +218,7 @@ def _layer_doc(layer: layers.Layer) -> str:
 def _tensors(analysis: Analysis, scope: str, line: int) -> list[types.CompletionItem]:
     shapes = _shapes(analysis, scope)
     items: dict[str, types.CompletionItem] = {}
-    for occurrence in _occurrences(analysis):
+    for occurrence in _names(analysis):
         if (occurrence.kind == index.TENSOR and occurrence.defines and occurrence.scope == scope
                 and occurrence.span.line < line):
             items[occurrence.name] = types.CompletionItem(
@@ -220,7 +228,7 @@ def _tensors(analysis: Analysis, scope: str, line: int) -> list[types.Completion
 
 
 def _shapes(analysis: Analysis, scope: str) -> dict[str, str]:
-    for result in analysis.results:
+    for result in _known(analysis).results:
         network = result.network
         if network is not None and network.name == scope:
             by_name = network.by_name()
@@ -231,16 +239,16 @@ def _shapes(analysis: Analysis, scope: str) -> dict[str, str]:
 
 def _values(analysis: Analysis, scope: str, line: int) -> list[types.CompletionItem]:
     items: dict[str, types.CompletionItem] = {}
-    for occurrence in _occurrences(analysis):
+    for occurrence in _names(analysis):
         if (occurrence.kind == index.VALUE and occurrence.defines
                 and occurrence.scope in ("", scope)):
             items[occurrence.name] = types.CompletionItem(
                 label=occurrence.name, kind=types.CompletionItemKind.Constant,
                 detail="parameter" if occurrence.scope else "constant")
-    for const in analysis.definitions.constants:
+    for const in _known(analysis).definitions.constants:
         items.setdefault(const.name, types.CompletionItem(
             label=const.name, kind=types.CompletionItemKind.Constant, detail="constant"))
-    if analysis.definitions.blocks.get(scope) is not None:
+    if _known(analysis).definitions.blocks.get(scope) is not None:
         items["in"] = types.CompletionItem(label="in", kind=types.CompletionItemKind.Constant,
                                            detail="the block input's channel count")
     return list(items.values())
@@ -283,7 +291,7 @@ def _layer_params(layer: layers.Layer, rest: str) -> list[types.CompletionItem]:
             continue
         required = param.default is layers.REQUIRED
         detail = f"{layer.word} {name}" + (" (required)" if required else "")
-        items.append(_param_item(name, _DEFAULTS.get(name, features._default(param.default)),
+        items.append(_param_item(name, _DEFAULTS.get(name, features.default_text(param.default)),
                                  detail))
     if "padding" in layer.params and "padding" not in filled:
         items.append(types.CompletionItem(label="pad", kind=types.CompletionItemKind.Property,
@@ -323,7 +331,7 @@ def _block_params(analysis: Analysis, block: ast.BlockDef, inside: str, scope: s
     text = analysis.sources.get(block.span.file, "")
     items = [types.CompletionItem(
         label=f"{p.name} = ", kind=types.CompletionItemKind.Property, filter_text=p.name,
-        insert_text=f"{p.name} = ", detail=features._source(text, p.span) or p.name)
+        insert_text=f"{p.name} = ", detail=features.source_text(text, p.span) or p.name)
         for p in block.params if p.name not in given]
     return items + _values(analysis, scope, line)
 
@@ -336,7 +344,7 @@ def _expect_subjects(analysis: Analysis, scope: str, line: int) -> list[types.Co
 
 def _files(analysis: Analysis, typed: str) -> list[types.CompletionItem]:
     base = Path(analysis.file).parent if os.path.isabs(analysis.file) else Path.cwd()
-    folder = (base / typed).parent if "/" in typed else base
+    folder = base / typed.rsplit("/", 1)[0] if "/" in typed else base
     head = typed.rsplit("/", 1)[0] + "/" if "/" in typed else ""
     items = []
     try:

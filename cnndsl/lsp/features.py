@@ -47,14 +47,14 @@ def _utf16(line: str, col: int) -> int:
     return len(prefix.encode("utf-16-le")) // 2
 
 
-def _code_point(line: str, character: int) -> int:
+def code_point(line: str, character: int) -> int:
     """The 1-based code-point column of a UTF-16 offset."""
     if line.isascii():
         return character + 1
     units = 0
-    for index, char in enumerate(line):
+    for position, char in enumerate(line):
         if units >= character:
-            return index + 1
+            return position + 1
         units += 2 if ord(char) > 0xFFFF else 1
     return len(line) + 1
 
@@ -78,7 +78,7 @@ def from_position(analysis: Analysis, position: types.Position) -> tuple[int, in
     """An LSP position as a 1-based (line, column) of the document."""
     lines = _lines(analysis, analysis.file)
     text = lines[position.line] if position.line < len(lines) else ""
-    return position.line + 1, _code_point(text, position.character)
+    return position.line + 1, code_point(text, position.character)
 
 
 def location(analysis: Analysis, span: Span) -> types.Location:
@@ -140,7 +140,7 @@ def _where_used(analysis: Analysis, span: Span) -> Span:
         if not more:
             break
         reached |= more
-    calls = [o for o in _occurrences(analysis, module)
+    calls = [o for o in occurrences_of(analysis, module)
              if o.kind == index.LAYER and o.name in reached and o.span.file == analysis.file]
     if calls:
         return calls[0].span
@@ -152,13 +152,13 @@ def _callers(analysis: Analysis) -> dict[str, set[str]]:
     """For each block, the blocks whose bodies call it."""
     callers: dict[str, set[str]] = {}
     for module in analysis.modules.values():
-        for occurrence in _occurrences(analysis, module):
+        for occurrence in occurrences_of(analysis, module):
             if occurrence.kind == index.LAYER and occurrence.name in analysis.definitions.blocks:
                 callers.setdefault(occurrence.name, set()).add(occurrence.scope)
     return callers
 
 
-def _occurrences(analysis: Analysis, module: ast.Module) -> list[Occurrence]:
+def occurrences_of(analysis: Analysis, module: ast.Module) -> list[Occurrence]:
     key = f"occurrences:{module.file}:{id(module)}"
     if key not in analysis.cache:
         analysis.cache[key] = index.occurrences(module)
@@ -174,7 +174,7 @@ def _target(analysis: Analysis, position: types.Position) -> Occurrence | None:
     if analysis.module is None:
         return None
     line, col = from_position(analysis, position)
-    return index.at(_occurrences(analysis, analysis.module), line, col)
+    return index.at(occurrences_of(analysis, analysis.module), line, col)
 
 
 def _definition_of(analysis: Analysis, occurrence: Occurrence) -> Span | None:
@@ -187,7 +187,7 @@ def _definition_of(analysis: Analysis, occurrence: Occurrence) -> Span | None:
     module = analysis.modules.get(occurrence.span.file)
     if module is None:
         return None
-    found = _occurrences(analysis, module)
+    found = occurrences_of(analysis, module)
     if occurrence.kind in (index.TENSOR, index.VALUE):
         for other in found:
             if (other.defines and other.kind == occurrence.kind and other.name == occurrence.name
@@ -244,7 +244,7 @@ def references(analysis: Analysis, position: types.Position, include_declaration
         for module in owner.modules.values():
             if not is_block and module.file != occurrence.span.file:
                 continue
-            for other in _occurrences(owner, module):
+            for other in occurrences_of(owner, module):
                 if other.name != occurrence.name:
                     continue
                 if is_block:
@@ -310,9 +310,9 @@ def _by_span(analysis: Analysis, others: Sequence[Analysis]) -> dict[Any, list[A
                 table.setdefault(("instance", *_key(instance.span)), []).append(
                     (network, instance))
         analysis.cache[key] = table
-    table = analysis.cache[key]
-    assert isinstance(table, dict)
-    return table
+    kept = analysis.cache[key]
+    assert isinstance(kept, dict)
+    return kept
 
 
 def _key(span: Span) -> tuple[str, int, int, int, int]:
@@ -407,12 +407,15 @@ def _word_hover(analysis: Analysis, occurrence: Occurrence,
     layer = layers.LAYERS.get(word)
     if layer is not None:
         lines = [f"```cnn\n{usage(layer)}\n```", layer.summary]
-        keywords = [f"`{name}`" + (f" = {_default(p.default)}" if _default(p.default) else "")
-                    for name, p in layer.params.items() if name not in layer.positional]
+        keywords = []
+        for name, param in layer.params.items():
+            if name not in layer.positional:
+                default = default_text(param.default)
+                keywords.append(f"`{name}`" + (f" = {default}" if default else ""))
         if keywords:
             lines.append("keywords: " + ", ".join(keywords))
     elif word in layers.COMPOSITES or word in layers.TENSOR_OPS:
-        lines = [f"**{word}**: {_COMPOSITE_HELP.get(word, 'a composite')}"]
+        lines = [f"**{word}**: {COMPOSITE_HELP.get(word, 'a composite')}"]
     else:
         return []
     if occurrence.call is not None:
@@ -422,7 +425,7 @@ def _word_hover(analysis: Analysis, occurrence: Occurrence,
     return lines
 
 
-_COMPOSITE_HELP = {
+COMPOSITE_HELP = {
     "residual": "the body's output plus its input (a 1x1 projection is added where the shape "
                 "changes); `shortcut { ... }` writes the other path",
     "concat": "the branches of the body (separated by `|` or new lines), joined along channels",
@@ -439,7 +442,7 @@ def usage(layer: layers.Layer) -> str:
     return f"{layer.word} {positional}".rstrip()
 
 
-def _default(value: Any) -> str:
+def default_text(value: Any) -> str:
     if value is None or value is layers.REQUIRED:
         return ""
     if isinstance(value, tuple):
@@ -452,12 +455,12 @@ def _default(value: Any) -> str:
 def signature(analysis: Analysis, block: ast.BlockDef | ast.NetworkDef) -> str:
     """``block bottleneck(width, stride = 1)`` as written."""
     text = analysis.sources.get(block.span.file, "")
-    params = ", ".join(_source(text, p.span) or p.name for p in block.params)
+    params = ", ".join(source_text(text, p.span) or p.name for p in block.params)
     word = "block" if isinstance(block, ast.BlockDef) else "network"
     return f"{word} {block.name}({params})" if block.params else f"{word} {block.name}"
 
 
-def _source(text: str, span: Span) -> str:
+def source_text(text: str, span: Span) -> str:
     lines = text.split("\n")
     if span.line != span.end_line or not 0 < span.line <= len(lines):
         return ""
@@ -584,7 +587,7 @@ def code_actions(analysis: Analysis, wanted: types.Range) -> list[types.CodeActi
         if diagnostic.span.file != analysis.file or not _overlaps(lsp.range, wanted):
             continue
         replacement = _suggestion(diagnostic)
-        current = _source(analysis.text, diagnostic.span)
+        current = source_text(analysis.text, diagnostic.span)
         if replacement is None or not current.isidentifier():
             continue
         edit = types.TextEdit(range=lsp.range, new_text=replacement)

@@ -26,7 +26,7 @@ def reparse(old_text: str, old: ast.Module, new_text: str) -> ast.Module | None:
     """The module of ``new_text`` built from ``old`` (parsed from ``old_text``), or None."""
     old_lines = old_text.split("\n")
     new_lines = new_text.split("\n")
-    first, old_last, new_last = _changed_lines(old_lines, new_lines)
+    first, old_last, _new_last = _changed_lines(old_lines, new_lines)
     if first is None:
         return old
     found = _enclosing(old, first, old_last)

@@ -121,6 +121,7 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     module: ast.Module | None = None  # None while the document does not parse
     last_module: ast.Module | None = None  # the last parse that worked, for names while typing
+    last_good: Analysis | None = None  # the last analysis of a text that parsed, likewise
     modules: dict[str, ast.Module] = field(default_factory=dict)  # every file read, parsed
     cache: dict[str, object] = field(default_factory=dict)  # indexes built on first use
 
@@ -213,6 +214,8 @@ class Workspace:
                 kept.cache.pop(f"lines:{kept.file}", None)
                 return kept
         analysis = analyze(text, uri, self.loader)
+        if analysis.module is None and kept is not None:
+            analysis.last_good = kept if kept.module is not None else kept.last_good
         self.analyses[uri] = analysis
         return analysis
 
