@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -57,6 +59,32 @@ async def test_a_broken_channel_count_is_reported_at_its_range(client: LanguageC
     assert diagnostic.severity == types.DiagnosticSeverity.Error
     assert diagnostic.code == "bad-value"
     assert "expected a number above zero, got 0" in diagnostic.message
+
+
+@pytest.mark.asyncio
+async def test_quick_edits_end_with_the_diagnostics_of_the_last(client: LanguageClient) -> None:
+    text = RESNET50.read_text()
+    uri = await _open(client, RESNET50, text)
+    start = _position(text, "relu: relu", len("relu: "))
+    versions = ["rleu", "relu", "conv 0 1x1", "reul"]
+    word = "relu"
+    for version, new in enumerate(versions, start=2):
+        end = types.Position(line=start.line, character=start.character + len(word))
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(start=start, end=end), text=new)]))
+        word = new
+    # Edits may be checked together; the last check is the last edit's, whatever came before.
+    for _ in range(60):
+        found = list(client.diagnostics.get(uri, ()))
+        if len(found) == 1 and "'reul'" in found[0].message:
+            break
+        with contextlib.suppress(TimeoutError):  # a notification read before the wait began
+            await asyncio.wait_for(
+                client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 5)
+    [diagnostic] = client.diagnostics[uri]
+    assert diagnostic.code == "unknown-layer" and "'reul'" in diagnostic.message
 
 
 @pytest.mark.asyncio
