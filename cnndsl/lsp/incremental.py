@@ -105,14 +105,14 @@ def _parse_fragment(lines: list[str], start: int, end: int,
 
 
 def _moved_end(span: Span, delta: int) -> Span:
-    return Span.model_construct(file=span.file, line=span.line, col=span.col,
+    return Span(file=span.file, line=span.line, col=span.col,
                                 end_line=span.end_line + delta, end_col=span.end_col)
 
 
 def shift(node: Any, delta: int) -> Any:
     """A copy of an AST node (or tuple of them) with every span moved down ``delta`` lines."""
     if isinstance(node, Span):
-        return Span.model_construct(file=node.file, line=node.line + delta, col=node.col,
+        return Span(file=node.file, line=node.line + delta, col=node.col,
                                     end_line=node.end_line + delta, end_col=node.end_col)
     if isinstance(node, tuple):
         return tuple(shift(item, delta) for item in node)

@@ -54,7 +54,7 @@ def occurrences(module: ast.Module) -> list[Occurrence]:
 def _param_name_span(param: ast.Param) -> Span:
     # A parameter's span covers its default too; its name starts the span.
     span = param.span
-    return Span.model_construct(file=span.file, line=span.line, col=span.col,
+    return Span(file=span.file, line=span.line, col=span.col,
                                 end_line=span.line, end_col=span.col + len(param.name))
 
 
