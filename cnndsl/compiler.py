@@ -15,6 +15,7 @@ from cnndsl.analysis import receptive
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
 from cnndsl.expectations import check_expects
 from cnndsl.frontend import elaborate
+from cnndsl.frontend.imports import Loader
 from cnndsl.names import check_names
 from cnndsl.syntax.parser import SourceError, read_source
 
@@ -169,7 +170,16 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
         text, name = _read(source)
     except CnnError as error:
         return CheckResult(str(source), None, error.diagnostics)
-    name = file or name
+    return check_text(text, file or name, network=network, input=input, sizes=sizes,
+                      params=params, allow_imports=allow_imports)
+
+
+def check_text(text: str, file: str = "<string>", *, network: str | None = None,
+               input: str | None = None, sizes: dict[str, int] | None = None,
+               params: dict[str, Any] | None = None, loader: Loader | None = None,
+               allow_imports: Sequence[str | Path] = ()) -> CheckResult:
+    """Check a spec's text, named ``file`` (imports are relative to it); never raises."""
+    name = file
     try:
         bound, override = parse_input_sizes(input)
         bound.update(_check_sizes(sizes or {}))
@@ -180,7 +190,7 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
     try:
         result, warnings, expects, sources = elaborate(
             text, name, network=network, sizes=bound, arguments=params, input_override=override,
-            allow_imports=allow_imports,
+            allow_imports=allow_imports, loader=loader,
         )
     except CnnError as error:  # the sources that may be shown: a file that is not a spec is not
         return CheckResult(name, None, error.diagnostics, error.sources)

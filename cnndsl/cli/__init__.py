@@ -1,4 +1,4 @@
-"""The command line: ``cnndsl check | fmt | ir | summary | graph | compile | fcn | weights``.
+"""The command line: ``cnndsl check | fmt | ir | summary | graph | compile | fcn | weights | lsp``.
 
 Exit codes: 0 when everything holds, 1 when a spec has errors or a failed ``expect``, 2 for usage
 or I/O errors. Nothing here imports torch unless a command asks for the PyTorch backend. Each
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from cnndsl import __version__
-from cnndsl.cli import check, compile, fcn, fmt, graph, ir, summary, weights
+from cnndsl.cli import check, compile, fcn, fmt, graph, ir, lsp, summary, weights
 from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE
 from cnndsl.compiler import parse_input_sizes
 
 # The order of ``cnndsl --help``.
-COMMANDS = (check, fmt, ir, summary, graph, compile, fcn, weights)
+COMMANDS = (check, fmt, ir, summary, graph, compile, fcn, weights, lsp)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from typing import Any
 
 from cnndsl import ir
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span, did_you_mean
-from cnndsl.frontend.imports import Definitions, load_definitions
+from cnndsl.frontend.imports import Definitions, Loader, load_definitions
 from cnndsl.frontend.network import network as elaborate_network
 from cnndsl.frontend.statements import Elaborator
 from cnndsl.syntax import ast
@@ -21,7 +21,8 @@ Result = tuple[ir.Network, list[Diagnostic], list[ast.Expect], dict[str, str]]
 def elaborate(text: str, file: str = "<string>", *, network: str | None = None,
               sizes: dict[str, int] | None = None, arguments: dict[str, Any] | None = None,
               input_override: tuple[int, ...] | None = None,
-              allow_imports: Sequence[str | Path] = ()) -> Result:
+              allow_imports: Sequence[str | Path] = (),
+              loader: Loader | None = None) -> Result:
     """Parse and elaborate; returns the network, warnings, its expects and the sources read.
 
     Imports may read ``.cnn`` files in the spec's directory tree and in ``allow_imports``.
@@ -33,7 +34,7 @@ def elaborate(text: str, file: str = "<string>", *, network: str | None = None,
     try:
         reporter = Reporter()
         definitions = load_definitions(text, file, reporter,
-                                       ImportPolicy.for_spec(file, allow_imports))
+                                       ImportPolicy.for_spec(file, allow_imports), loader)
         try:
             return _elaborate(definitions, reporter, file, network, sizes, arguments,
                               input_override)

@@ -26,19 +26,33 @@ class Definitions:
     sources: dict[str, str] = field(default_factory=dict)
 
 
+class Loader:
+    """How spec files are read and parsed; the language server keeps both in a cache."""
+
+    def read(self, path: Path) -> str:
+        """An imported file's text; raises SourceError."""
+        return read_source(path)
+
+    def parse(self, text: str, file: str) -> ast.Module:
+        """One file's AST; raises CnnError for a syntax error."""
+        return parse(text, file)
+
+
 def load_definitions(text: str, file: str, reporter: Reporter,
-                     policy: ImportPolicy | None = None) -> Definitions:
+                     policy: ImportPolicy | None = None,
+                     loader: Loader | None = None) -> Definitions:
     """Parse a file and everything it imports; collect the definitions."""
     definitions = Definitions()
     policy = policy or ImportPolicy.for_spec(file)
-    _load_file(text, file, definitions, reporter, stack=[], main=True, policy=policy)
+    _load_file(text, file, definitions, reporter, stack=[], main=True, policy=policy,
+               loader=loader or Loader())
     return definitions
 
 
 def _load_file(text: str, file: str, definitions: Definitions, reporter: Reporter,
-               stack: list[str], main: bool, policy: ImportPolicy) -> None:
+               stack: list[str], main: bool, policy: ImportPolicy, loader: Loader) -> None:
     try:
-        module = parse(text, file)
+        module = loader.parse(text, file)
     except CnnError as error:
         # Imports are all *.cnn; a file given directly that is not one may be anything
         # (/proc/self/environ): a syntax error there shows none of its text.
@@ -52,7 +66,7 @@ def _load_file(text: str, file: str, definitions: Definitions, reporter: Reporte
     base = Path(file).parent if file not in NOT_A_FILE else Path.cwd()
     for item in module.items:
         if isinstance(item, ast.Import):
-            _load_import(item, base, definitions, reporter, [*stack, file], policy)
+            _load_import(item, base, definitions, reporter, [*stack, file], policy, loader)
         elif isinstance(item, ast.Const):
             definitions.constants.append(item)
         elif isinstance(item, ast.BlockDef | ast.NetworkDef):
@@ -77,7 +91,7 @@ def _define(item: ast.BlockDef | ast.NetworkDef, definitions: Definitions, repor
 
 
 def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporter: Reporter,
-                 stack: list[str], policy: ImportPolicy) -> None:
+                 stack: list[str], policy: ImportPolicy, loader: Loader) -> None:
     try:
         path = policy.resolve(base, item.path)
     except ImportDenied as error:
@@ -97,8 +111,9 @@ def _load_import(item: ast.Import, base: Path, definitions: Definitions, reporte
     if name in definitions.sources:
         return  # already loaded through another import
     try:
-        text = read_source(path)
+        text = loader.read(path)
     except SourceError as error:
         reporter.error(error.code, item.span, f"cannot import '{item.path}': {error.reason}")
         return
-    _load_file(text, name, definitions, reporter, stack, main=False, policy=policy)
+    _load_file(text, name, definitions, reporter, stack, main=False, policy=policy,
+               loader=loader)
