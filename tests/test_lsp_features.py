@@ -136,9 +136,10 @@ def test_an_error_inside_an_imported_block_is_shown_at_the_call() -> None:
     [diagnostic] = features.diagnostics(analysis)
     assert diagnostic.range.start == position(text, "bottleneck(0)")
     assert "(in blocks/resnet.cnn:21:10)" in diagnostic.message
-    [related] = diagnostic.related_information or []
+    related, call = diagnostic.related_information or []
     assert related.location.uri == BLOCKS.resolve().as_uri()
     assert related.location.range.start == types.Position(line=20, character=9)
+    assert call.message.startswith("in block 'bottleneck' called at ")  # the check's own note
 
 
 def test_notes_become_related_information() -> None:
