@@ -74,6 +74,14 @@ def test_layer_lowering_matches_torch(case: str) -> None:
     _exports_and_matches(_network(_spec(CASES[case])), (DEFAULT, 13))
 
 
+def test_what_the_checker_accepts_at_the_backends_limits_runs_in_both() -> None:
+    # The edges of tests/specs/bad/backend_constraints.cnn: grouped deconv with output_padding
+    # one below the stride, an even lrn window, the widest lrn window, a tiny eps.
+    body = ("  deconv 6 3x3 /2 dilation=2 output_padding=1 groups=3 -> lrn 4 -> lrn 11"
+            " -> bn eps=1e-9")
+    _exports_and_matches(_network(_spec(body, "6 x 8 x 8")), (DEFAULT, 11))
+
+
 def test_ceil_mode_pooling_has_the_extra_window() -> None:
     network = _network(_spec("  p: maxpool 2x2 /2 ceil", "3 x 5 x 5"))
     assert network.node("p").shape == (3, 3, 3)

@@ -209,14 +209,23 @@ class ConvTranspose(Node):
         """H' = (H-1)s - 2p + d(k-1) + output_padding + 1."""
         c, h, w = feature_map(inputs[0], "transposed convolution")
         check_channels(c, self.in_channels, "transposed convolution")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ShapeError(
+                Code.CHANNEL_MISMATCH,
+                f"groups={self.groups} must divide both {self.in_channels} input and "
+                f"{self.out_channels} output channels",
+            )
         sizes = []
         for size, k, s, p, op, d in zip(
             (h, w), self.kernel, self.stride, self.padding, self.output_padding, self.dilation,
             strict=True,
         ):
-            if op >= max(s, d):
+            # torch takes an output_padding below the stride or the dilation; onnxruntime refuses
+            # one that is not below the stride (its output no longer maps back onto the input).
+            if op >= s:
                 raise ShapeError(
-                    Code.BAD_VALUE, "output_padding must be smaller than stride or dilation"
+                    Code.BAD_VALUE, f"output_padding {op} must be smaller than the stride {s}",
+                    "onnxruntime requires it (torch accepts one below the dilation too)",
                 )
             sizes.append(simplify((size - 1) * s - 2 * p + d * (k - 1) + op + 1))
         return positive((self.out_channels, *sizes), "transposed convolution")

@@ -27,6 +27,7 @@ from cnndsl.ops.words import (
     Layer,
     Param,
     channels_of,
+    positive_number,
     number,
     positive_int,
     simple,
@@ -50,7 +51,7 @@ class BatchNorm(Node):
 
     words = (
         Layer("bn", "batch normalisation", build_batchnorm, (),
-              {"eps": Param(number, 1e-5), "momentum": Param(number, 0.1)}),
+              {"eps": Param(positive_number, 1e-5), "momentum": Param(number, 0.1)}),
     )
     example = "input x: 5 x 6 x 7\nbn eps=0.001 momentum=0.2"
 
@@ -97,8 +98,13 @@ class LRN(Node):
     example = "input x: 7 x 5 x 5\nconv 7 1x1 -> lrn 4 alpha=0.001 beta=0.7 k=2"
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
-        """Keeps a feature map's shape."""
-        feature_map(inputs[0], "local response normalisation")
+        """Keeps a feature map's shape; its window is at most 2C - 1 channels wide."""
+        c, _, _ = feature_map(inputs[0], "local response normalisation")
+        # From any channel a window of 2C - 1 covers every channel; torch pads the input by the
+        # window, so a wider one only allocates (lrn 2^62 asked for exabytes).
+        if isinstance(c, int) and self.size > 2 * c - 1:
+            raise ShapeError(Code.BAD_VALUE, f"lrn size {self.size} is wider than 2 x {c} - 1 = "
+                             f"{2 * c - 1}, the widest window {c} channels can use")
         return inputs[0]
 
     state = stateless

@@ -39,6 +39,8 @@ from cnndsl.ops.words import (
 )
 from cnndsl.symbolic import ceildiv, floordiv, simplify
 
+MAX_ADAPTIVE = 65_536  # output pixels per side of adaptive pooling
+
 
 def _pool(mode: str) -> Builder:
     def build(args: dict[str, Any], context: Context) -> Built:
@@ -199,8 +201,14 @@ class AdaptivePool(Node):
                "b: y -> adaptive_maxpool 3x4\nadd(a, b)")
 
     def infer(self, inputs: Sequence[Shape]) -> Shape:
-        """To the fixed size."""
+        """To the fixed size, at most MAX_ADAPTIVE per side."""
         c, _, _ = feature_map(inputs[0], "adaptive pooling")
+        # Every output pixel is its own window (the ONNX lowering writes one per row and
+        # column): bound the size before a backend allocates per window.
+        if any(size > MAX_ADAPTIVE for size in self.output_size):
+            size = "x".join(map(str, self.output_size))
+            raise ShapeError(Code.LIMIT, f"adaptive pooling to {size} exceeds the "
+                             f"limit of {MAX_ADAPTIVE:,} per side")
         return (c, *self.output_size)
 
     state = stateless

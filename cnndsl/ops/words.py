@@ -50,7 +50,9 @@ def _describe(value: Any) -> str:
     if isinstance(value, tuple):
         return "a tuple"
     if isinstance(value, float):
-        return f"the number {value:g}"
+        if value.is_integer() and math.isfinite(value):  # 8.0: say so, not "the number 8"
+            return f"{value!r}, a number with a decimal point"
+        return f"the number {value!r}"
     return f"{value!r}"
 
 
@@ -85,6 +87,14 @@ def number(value: Any) -> float:
     if not math.isfinite(value):
         raise ArgumentError(f"expected a finite number, got {value}", code="value")
     return float(value)
+
+
+def positive_number(value: Any) -> float:
+    """A finite number above zero (torch's batch norm refuses an eps of zero when training)."""
+    x = number(value)
+    if x <= 0:
+        raise ArgumentError(f"expected a number above zero, got {x:g}", code="value")
+    return x
 
 
 def probability(value: Any) -> float:
