@@ -79,7 +79,7 @@ def _open(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url))
     page.goto(path.as_uri())
-    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    page.wait_for_selector("body[data-ready=true]", timeout=900_000)
     return page, errors, requests
 
 
