@@ -11,8 +11,6 @@ from urllib.parse import quote
 from cnndsl.diagnostics import Code, Diagnostic, render_all
 
 FORMATS = ("text", "json", "sarif", "github")
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/cnndsl/cnndsl"
 _RULES = list(Code)
 
 
@@ -84,13 +82,11 @@ def sarif_result(diagnostic: Diagnostic) -> dict[str, Any]:
 def sarif_log(diagnostics: Iterable[Diagnostic]) -> dict[str, Any]:
     """A SARIF 2.1.0 log of one run: the tool, every rule cnndsl has, and one result each."""
     return {
-        "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
                 "name": "cnndsl",
                 "version": _version(),
-                "informationUri": INFORMATION_URI,
                 "rules": [_rule(code) for code in _RULES],
             }},
             # Columns count characters (code points) of the line, as cnndsl's spans do.

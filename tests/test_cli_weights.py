@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,26 @@ def test_a_wrong_checkpoint_warns_or_fails_in_at_most_15_lines(
         err = capsys.readouterr().err
         assert "error: weights from" in err and len(err.splitlines()) <= 15, err
         assert err.startswith(f"{spec}:")  # positioned at the first layer left unloaded
+
+
+@pytest.mark.parametrize("format", ["json", "sarif"])
+def test_the_weights_report_follows_format(tmp_path: Path, tiny: tuple[Path, object],
+                                           capsys: pytest.CaptureFixture[str],
+                                           format: str) -> None:
+    # stdout is one parseable document holding the warning; progress lines go to stderr
+    spec, _ = tiny
+    torch.save(randomized(Mixed()).state_dict(), tmp_path / "wrong.pt")
+    assert main(["compile", str(spec), "--to", "onnx", "--weights", str(tmp_path / "wrong.pt"),
+                 "-o", str(tmp_path / "t.onnx"), "--format", format]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    if format == "sarif":
+        [result] = document["runs"][0]["results"]
+        assert result["level"] == "warning" and result["ruleId"] == "E502"
+    else:
+        [diagnostic] = document if isinstance(document, list) else document["diagnostics"]
+        assert diagnostic["severity"] == "warning" and diagnostic["name"] == "weights"
+    assert "wrote " in captured.err and "weights from" not in captured.err
 
 
 def test_rename_and_usage_errors(tmp_path: Path, tiny: tuple[Path, object],

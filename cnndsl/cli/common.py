@@ -58,6 +58,12 @@ def report(args: argparse.Namespace, diagnostics: Sequence[Diagnostic],
     stream.write(render(diagnostics, format, sources))
 
 
+def status(args: argparse.Namespace, out: TextIO) -> TextIO:
+    """Where a command's progress lines go: ``out``, or stderr when ``out`` carries a JSON or
+    SARIF document that must stay parseable."""
+    return sys.stderr if getattr(args, "format", "text") in ("json", "sarif") else out
+
+
 def spec_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``check`` that --network, --input and --set give."""
     return dict(network=args.network, input=args.input, params=parse_set(args.set))

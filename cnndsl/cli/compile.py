@@ -15,6 +15,7 @@ from cnndsl.cli.common import (
     add_spec_options,
     load_or_report,
     report,
+    status,
 )
 from cnndsl.cli.weights import add_weights_options, load_network_weights
 from cnndsl.diagnostics import CnnError, Code
@@ -38,7 +39,8 @@ def _to_torch(network: ir.Network, args: argparse.Namespace, out: TextIO,
     except OSError as error:
         sys.stderr.write(f"cnndsl: cannot write {target}: {error.strerror}\n")
         return EXIT_USAGE
-    out.write(f"wrote {target} ({network.name}, {network.total_params:,} parameters)\n")
+    status(args, out).write(f"wrote {target} ({network.name}, {network.total_params:,} "
+                            "parameters)\n")
     return EXIT_OK
 
 
@@ -74,12 +76,13 @@ def _to_onnx(network: ir.Network, args: argparse.Namespace, out: TextIO,
         sys.stderr.write(f"cnndsl compile: cannot write {path}: {error.strerror}\n")
         return EXIT_USAGE
     written = f"{files[0]} and {files[1]} (its weights)" if len(files) > 1 else str(path)
-    out.write(f"wrote {written} (network {network.name}, opset {model.opset}, "
-              f"{len(model.graph.nodes)} nodes, {network.total_params:,} parameters)\n")
+    progress = status(args, out)
+    progress.write(f"wrote {written} (network {network.name}, opset {model.opset}, "
+                   f"{len(model.graph.nodes)} nodes, {network.total_params:,} parameters)\n")
     if args.detect:
         heads = sum(isinstance(node, ir.DetectHead) for node in network.nodes)
-        out.write(f"  {heads} detect heads decoded, then NonMaxSuppression; "
-                  "outputs boxes, scores, classes, batch_index\n")
+        progress.write(f"  {heads} detect heads decoded, then NonMaxSuppression; "
+                       "outputs boxes, scores, classes, batch_index\n")
     return EXIT_OK
 
 

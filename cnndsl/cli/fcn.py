@@ -13,6 +13,7 @@ from cnndsl.cli.common import (
     add_spec_options,
     load_or_report,
     report,
+    status,
 )
 from cnndsl.cli.weights import add_weights_options, load_network_weights
 from cnndsl.compiler import check, parse_input_sizes
@@ -86,8 +87,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     except (OSError, ValueError, KeyError) as error:
         sys.stderr.write(f"cnndsl fcn: {error}\n")
         return EXIT_USAGE
-    out.write(f"wrote {args.output} ({network.name}, {len(converted.conversions)} dense layers "
-              f"as convolutions, output {deployed.output_shapes()})\n")
+    status(args, out).write(f"wrote {args.output} ({network.name}, "
+                            f"{len(converted.conversions)} dense layers as convolutions, "
+                            f"output {deployed.output_shapes()})\n")
     return EXIT_OK
 
 

@@ -4,12 +4,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from cnndsl import ir
-from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_spec_options, load_or_report
-from cnndsl.diagnostics import CnnError, Code, render_all
+from cnndsl.cli.common import (
+    EXIT_OK,
+    EXIT_SPEC,
+    EXIT_USAGE,
+    add_spec_options,
+    load_or_report,
+    report,
+    status,
+)
+from cnndsl.diagnostics import CnnError, Code
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,47 +52,48 @@ def load_network_weights(network: ir.Network, path: str, args: argparse.Namespac
                                 rename=parse_rename(args.rename or ()), strict=args.strict,
                                 seed=getattr(args, "seed", 0), counters=counters)
     except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        report(args, error.diagnostics, sources, out)
         return None, EXIT_USAGE if any(d.code is Code.IO for d in error.diagnostics) \
             else EXIT_SPEC
     except ValueError as error:  # a bad --rename
         sys.stderr.write(f"cnndsl: {error}\n")
         return None, EXIT_USAGE
     if found.warning is not None:
-        sys.stderr.write(render_all([found.warning], sources) + "\n")
+        report(args, [found.warning], sources, out)
     elif out is not None:
-        out.write(found.report.summary() + "\n")
+        status(args, out).write(found.report.summary() + "\n")
     return found.arrays, EXIT_OK
 
 
-def _to_reference(network: ir.Network, args: argparse.Namespace,
-                  sources: dict[str, str]) -> tuple[dict[str, Any] | None, str, int]:
+def _to_reference(network: ir.Network, args: argparse.Namespace, sources: dict[str, str],
+                  out: TextIO) -> tuple[dict[str, Any] | None, str, int]:
     """The spec-keyed ``--from`` file under the keys (and in the order) of ``--to-reference``."""
     from cnndsl.weights import parse_rename, read_checkpoint
     from cnndsl.weights.load import match_checkpoint, network_targets, report_span
 
     try:
-        ours, code = load_network_weights(network, args.source, args, sources, counters=True)
+        ours, code = load_network_weights(network, args.source, args, sources, out,
+                                          counters=True)
         if ours is None:
             return None, "", code
         reference = read_checkpoint(args.to_reference)
         match = match_checkpoint(network_targets(network), reference, by=args.match,
                                  rename=parse_rename(args.rename or ()), network=network.name)
     except CnnError as error:
-        sys.stderr.write(render_all(error.diagnostics, sources) + "\n")
+        report(args, error.diagnostics, sources, out)
         return None, "", EXIT_USAGE
     except ValueError as error:
         sys.stderr.write(f"cnndsl: {error}\n")
         return None, "", EXIT_USAGE
-    report = match.report
-    if not report.ok:
-        diagnostic = report.diagnostic(report_span(network, report), strict=args.strict)
+    paired = match.report
+    if not paired.ok:
+        diagnostic = paired.diagnostic(report_span(network, paired), strict=args.strict)
         if args.strict:
-            sys.stderr.write(render_all([diagnostic], sources) + "\n")
+            report(args, [diagnostic], sources, out)
             return None, "", EXIT_SPEC
-        sys.stderr.write(render_all([diagnostic], sources) + "\n  note: the reference's "
-                         "tensors not paired are written as they are in "
-                         f"{args.to_reference}\n")
+        note = f"the reference's tensors not paired are written as they are in {args.to_reference}"
+        diagnostic = dataclasses.replace(diagnostic, notes=(*diagnostic.notes, note))
+        report(args, [diagnostic], sources, out)
     import numpy as np
 
     inverse = {theirs: ours_key for ours_key, theirs in {**match.pairs,
@@ -95,20 +105,20 @@ def _to_reference(network: ir.Network, args: argparse.Namespace,
             arrays[key] = np.asarray(ours[mine]).reshape(value.shape).astype(value.dtype)
         else:
             arrays[key] = value
-    return arrays, f"the keys of {args.to_reference} ({report.how or 'nothing paired'})", EXIT_OK
+    return arrays, f"the keys of {args.to_reference} ({paired.how or 'nothing paired'})", EXIT_OK
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Convert ``--from`` to the spec's keys, or with ``--to-reference`` to a reference's."""
     from cnndsl.weights import write_checkpoint
 
-    result, code = load_or_report(args)
+    result, code = load_or_report(args, out)
     if code is not None:
         return code
     network, sources = result.network, result.sources
     assert network is not None
     if args.to_reference:
-        arrays, keys, code = _to_reference(network, args, sources)
+        arrays, keys, code = _to_reference(network, args, sources, out)
     else:
         arrays, code = load_network_weights(network, args.source, args, sources, out,
                                             counters=True)
@@ -121,7 +131,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         reason = error.strerror if isinstance(error, OSError) else error
         sys.stderr.write(f"cnndsl weights: cannot write {args.output}: {reason}\n")
         return EXIT_USAGE
-    out.write(f"wrote {args.output}: {len(arrays)} tensors from {args.source} under {keys}\n")
+    status(args, out).write(f"wrote {args.output}: {len(arrays)} tensors from {args.source} "
+                            f"under {keys}\n")
     return EXIT_OK
 
 
