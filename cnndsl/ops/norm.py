@@ -27,9 +27,9 @@ from cnndsl.ops.words import (
     Layer,
     Param,
     channels_of,
-    positive_number,
     number,
     positive_int,
+    positive_number,
     simple,
 )
 
