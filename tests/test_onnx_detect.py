@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from cnndsl import cli, ir  # noqa: E402
 from cnndsl.backends.onnx import to_onnx  # noqa: E402
-from cnndsl.backends.onnx_detect import _strictly_above, add_detection  # noqa: E402
+from cnndsl.backends.onnx.detect import _strictly_above, add_detection  # noqa: E402
 from cnndsl.compiler import check, load  # noqa: E402
 from cnndsl.detection import decode_yolo, postprocess  # noqa: E402
 

@@ -23,7 +23,7 @@ from onnx import helper, numpy_helper
 
 import cnndsl
 from cnndsl.backends import onnx as onnx_backend
-from cnndsl.backends import onnx_wire as wire
+from cnndsl.backends.onnx import opsets, wire, writing
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(p.name for p in (ROOT / "specs").glob("*.cnn"))
@@ -102,7 +102,7 @@ def test_every_spec_encodes_in_canonical_form(spec: str) -> None:
 def test_the_ir_version_table_is_onnx_helpers() -> None:
     newest = onnx.defs.onnx_opset_version()
     for opset in range(onnx_backend.MIN_OPSET, newest + 1):
-        assert onnx_backend._ir_version(opset) == helper.find_min_ir_version_for(
+        assert opsets.ir_version(opset) == helper.find_min_ir_version_for(
             [helper.make_opsetid("", opset)]), opset
 
 
@@ -136,11 +136,11 @@ def test_the_opset_query_is_cached_per_installation(tmp_path: Path,
     def fail() -> tuple[int, int | None]:
         raise AssertionError("asked again")
 
-    monkeypatch.setattr(onnx_backend, "_query_opsets", fail)
+    monkeypatch.setattr(opsets, "_query_opsets", fail)
     assert onnx_backend.opset_limits() == asked  # from the cache
     # another installation (a reinstall changes the modification time) asks again
-    monkeypatch.setattr(onnx_backend, "_installed", lambda package: f"{package}:elsewhere")
-    monkeypatch.setattr(onnx_backend, "_query_opsets", lambda: (21, 20))
+    monkeypatch.setattr(opsets, "_installed", lambda package: f"{package}:elsewhere")
+    monkeypatch.setattr(opsets, "_query_opsets", lambda: (21, 20))
     assert onnx_backend.opset_limits() == (21, 20)
     assert onnx_backend.max_opset() == 20
 
@@ -184,7 +184,7 @@ def test_compile_needs_neither_onnx_nor_onnxruntime(tmp_path: Path) -> None:
     block = "sys.modules['onnx'] = sys.modules['onnxruntime'] = None"
     _compile_in_a_fresh_process(tmp_path, block, tmp_path / "bare.onnx")
     model = onnx.load(str(tmp_path / "bare.onnx"))
-    assert model.opset_import[0].version == max(onnx_backend.IR_VERSIONS)
+    assert model.opset_import[0].version == max(opsets.IR_VERSIONS)
     onnx.checker.check_model(model, full_check=True)
 
 
@@ -234,7 +234,7 @@ def test_a_model_past_the_protobuf_limit_gets_external_data(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
     model = onnx_backend.build_onnx(cnndsl.load(str(ROOT / "specs" / "lenet5.cnn")))
-    monkeypatch.setattr(onnx_backend, "PROTOBUF_LIMIT", 100_000)  # LeNet-5: 247 KB of weights
+    monkeypatch.setattr(writing, "PROTOBUF_LIMIT", 100_000)  # LeNet-5: 247 KB of weights
     with pytest.raises(ValueError, match="2 GB"):
         onnx_backend.as_proto(model)
     onnx_backend.write_onnx(model, tmp_path / "lenet.onnx")

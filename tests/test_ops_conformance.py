@@ -196,7 +196,7 @@ def test_torch_and_onnx_agree_at_default_and_lowest_opset(kind: str) -> None:
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
     from cnndsl.backends import onnx as onnx_backend
-    from cnndsl.backends import onnx_wire as wire
+    from cnndsl.backends.onnx import wire
 
     network = example_network(kind)
     model = cnndsl.to_torch(network, seed=3).eval()

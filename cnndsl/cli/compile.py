@@ -59,7 +59,7 @@ def _to_onnx(network: ir.Network, args: argparse.Namespace, out: TextIO,
         model = build_onnx(network, opset=args.opset, dynamic_batch=not args.static_batch,
                            weights=weights, fold_batchnorm=args.fold_bn, seed=args.seed)
         if args.detect:
-            from cnndsl.backends.onnx_detect import add_detection
+            from cnndsl.backends.onnx.detect import add_detection
 
             model = add_detection(model, network, score_threshold=args.score_threshold,
                                   iou_threshold=args.iou_threshold,

@@ -53,7 +53,7 @@ def handler_tables() -> dict[str, Mapping[str, Any]]:
                                           for kind in torch_ops.FUNCTIONS}}
     return {
         "torch module (backends/torch/ops.py @module)": torch_kinds,
-        "ONNX lowering (backends/onnx LOWERINGS)": onnx.LOWERINGS,
+        "ONNX lowering (backends/onnx/lowerings @lowering)": onnx.LOWERINGS,
         "memory forward rule (analysis/memory.py)": memory.FORWARD,
         "memory backward rule (analysis/memory.py)": memory.BACKWARD,
         "receptive field rule (analysis/receptive.py RULES)": receptive.RULES,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from cnndsl import ir
-from cnndsl.backends import onnx_wire as wire
+from cnndsl.backends.onnx import wire
 from cnndsl.detection.boxes import yolo_grid
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def add_detection(model: wire.Model | onnx.ModelProto, network: ir.Network, *,
                   keep_raw: bool = False) -> wire.Model | onnx.ModelProto:
     """A copy of ``model`` (built from ``network``) that decodes every detect head and runs NMS.
 
-    Takes and returns either cnndsl's :class:`~cnndsl.backends.onnx_wire.Model` or an
+    Takes and returns either cnndsl's :class:`~cnndsl.backends.onnx.wire.Model` or an
     ``onnx.ModelProto``. Outputs ``boxes`` (K, 4) xyxy pixels, ``scores`` (K,), ``classes`` (K,)
     int64 and ``batch_index`` (K,) int64; see the module docstring for the exact selection.
     """
