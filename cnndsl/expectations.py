@@ -182,7 +182,7 @@ def _check_one(network: ir.Network, expect: ast.Expect, reporter: Reporter,
         try:
             node = network.node(name)
         except KeyError:
-            known = [*network.tensors, *(" ".join(k) for k in SUBJECTS)]
+            known = [*_tensor_names(network), *(" ".join(k) for k in SUBJECTS)]
             reporter.error(Code.UNDEFINED_NAME, expect.subject_span,
                            f"nothing named '{name}' to expect",
                            did_you_mean(name, known))
@@ -218,7 +218,7 @@ def _check_tensor_subject(network: ir.Network, expect: ast.Expect,
         node = network.node(name)
     except KeyError:
         reporter.error(Code.UNDEFINED_NAME, args[0].span, f"nothing named '{name}' to expect",
-                       did_you_mean(name, list(network.tensors)))
+                       did_you_mean(name, _tensor_names(network)))
         return None
     wanted = _quantity(expect, expect.value[0], False) if len(expect.value) == 1 else None
     if wanted is None:
@@ -231,6 +231,12 @@ def _check_tensor_subject(network: ir.Network, expect: ast.Expect,
         return None
     ok = _COMPARE[expect.op](actual, wanted)
     return _result(expect, f"{text}({name})", shown, ok, reporter)
+
+
+def _tensor_names(network: ir.Network) -> list[str]:
+    """What an expect can name: labels, outputs, layer paths and block-instance paths."""
+    return [*network.tensors, *network.outputs, *(n.name for n in network.nodes),
+            *(i.path for i in network.instances)]
 
 
 def _result(expect: ast.Expect, text: str, shown: str, ok: bool,

@@ -92,11 +92,15 @@ class Network:
     expects: list[ExpectResult] = field(default_factory=list)
 
     def node(self, name: str) -> AnyNode:
-        """The node that produces tensor ``name`` (a path or a label)."""
-        target = self.tensors.get(name, name)
+        """The node that produces tensor ``name``: a label, an output's name, a node's path or a
+        block instance's path (its output)."""
+        target = self.tensors.get(name) or self.outputs.get(name) or name
         for node in self.nodes:
             if node.name == target:
                 return node
+        for instance in self.instances:
+            if instance.path == name:
+                return self.node(instance.output)
         raise KeyError(name)
 
     @property

@@ -40,7 +40,7 @@ def block(el: Elaborator, call: ast.Call, x: str, frame: Frame, scope: Scope,
     else:
         path = el.names.auto_name(call.name, scope)
     env = {**el.globals, **arguments, "in": shape[0]}
-    inner = Frame(env=env)
+    inner = Frame(env=env, prefix=f"{path}.")
     with _nested(el, call):
         output = el.sequence(definition.body, x, inner, Scope(f"{path}."))
     for name in arguments:
@@ -50,6 +50,7 @@ def block(el: Elaborator, call: ast.Call, x: str, frame: Frame, scope: Scope,
                 el.mentions[key] = _mentions(definition.body, name)
             if not el.mentions[key]:
                 el.used_params.add(key)
+    el.paths[path] = output
     el.instances.append(ir.BlockInstance(
         path=path, block=definition.name, span=call.span, input=x, output=output,
         arguments={k: _jsonable(v) for k, v in arguments.items()},

@@ -6,7 +6,8 @@ from typing import Any
 
 from cnndsl.diagnostics import Code, Reporter, did_you_mean
 from cnndsl.frontend.failures import POISONED, Fail, fail
-from cnndsl.layers import ScaleLiteral, SizeLiteral, Word
+from cnndsl.frontend.functions import FUNCTIONS
+from cnndsl.layers import ArgumentError, ScaleLiteral, SizeLiteral, Word
 from cnndsl.symbolic import Poly, simplify
 from cnndsl.syntax import ast
 
@@ -55,7 +56,45 @@ class Expressions:
                 return self._binary(expr, env)
             case ast.Quantity():
                 return (expr.value, expr.unit)
+            case ast.Function():
+                return self._function(expr, env)
+            case ast.Splat():
+                raise self.fail(Code.ARGUMENT_TYPE, expr,
+                                f"'{expr.name}.*' stands for tensors: it goes in concat(...), "
+                                "add(...) or mul(...)")
         raise AssertionError(expr)
+
+    def _function(self, expr: ast.Function, env: dict[str, Any]) -> Any:
+        function = FUNCTIONS.get(expr.name)
+        if function is None:
+            name = ast.Name(expr.name, expr.name_span)
+            raise self.fail(Code.UNDEFINED_NAME, name, f"no function named '{expr.name}'",
+                            did_you_mean(expr.name, FUNCTIONS))
+        positional: list[Any] = []
+        named: dict[str, Any] = {}
+        for arg in expr.args:
+            value = self._number(self.evaluate(arg.value, env), arg.value, env)
+            if isinstance(value, Poly):
+                raise self.fail(Code.BAD_VALUE, arg.value,
+                                f"{expr.name}() needs numbers, not a symbolic size")
+            if arg.name is None:
+                if named:
+                    raise self.fail(Code.SYNTAX, arg.value,
+                                    "positional arguments come before named ones")
+                positional.append(value)
+            elif arg.name in named:
+                raise self.fail(Code.DUPLICATE_NAME, arg.value,
+                                f"'{arg.name}' is given twice to {expr.name}()")
+            else:
+                named[arg.name] = value
+        try:
+            result = function.apply(positional, named)
+        except ArgumentError as error:
+            raise self.fail(Code.BAD_VALUE if error.code == "value" else Code.ARGUMENT_TYPE,
+                            expr, f"{expr.name}(): {error.message}", function.usage) from None
+        if isinstance(result, int) and abs(result) > MAX_INT:
+            raise self.fail(Code.LIMIT, expr, "integer overflow: the value is too large")
+        return result
 
     def defined(self, value: Any, expr: ast.Expr, env: dict[str, Any]) -> Any:
         """The value, unless it is a bare word where a value was needed: an undefined name."""

@@ -32,6 +32,10 @@ class Graph:
             self.reporter.error(Code.LIMIT, node.span,
                                 f"the network has more than {MAX_NODES} layers")
             raise Limit()
+        conflict = self.names.nesting_conflict(node.name)
+        if conflict is not None:
+            raise fail(self.reporter, Code.DUPLICATE_NAME, node.span, conflict,
+                       "choose another label")
         in_shapes = [self.shapes.get(name) for name in inputs]
         shape: Shape | None = None
         if all(s is not None for s in in_shapes):

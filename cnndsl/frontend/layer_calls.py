@@ -47,17 +47,21 @@ def tensor_op(el: Elaborator, call: ast.Call, x: str | None, frame: Frame, scope
     """``add(a, b)``, ``mul``, ``concat``: one node over named tensors (and the chain's own)."""
     sources: list[str] = [] if first or x is None else [x]
     for arg in call.args:
+        if isinstance(arg.value, ast.Splat) and arg.name is None:
+            sources.extend(_splat(el, arg.value, frame))
+            continue
         if arg.name is not None or not isinstance(arg.value, ast.Name):
             raise el.fail(Code.ARGUMENT_TYPE, arg.span,
                           f"'{call.name}' takes tensor names, such as {call.name}(a, b)")
         ref = arg.value.name
-        if ref not in frame.tensors:
+        tensor = el.tensor(ref, frame)
+        if tensor is None:
             raise el.fail(Code.UNDEFINED_NAME, arg.span, f"no tensor named '{ref}'",
-                          did_you_mean(ref, frame.tensors))
+                          did_you_mean(ref, el.tensors_of(frame)))
         frame.used.add(ref)
-        if not frame.tensors[ref]:
+        if not tensor:
             raise Fail()
-        sources.append(frame.tensors[ref])
+        sources.append(tensor)
     if len(sources) < 2:
         raise el.fail(Code.MISSING_ARGUMENT, call.span,
                       f"'{call.name}' needs at least two tensors")
@@ -65,3 +69,24 @@ def tensor_op(el: Elaborator, call: ast.Call, x: str | None, frame: Frame, scope
     name = own_name or el.names.auto_name(call.name, scope)
     node = layers.NODE_TYPES[kind](name=name, inputs=sources, span=call.span)
     return el.graph.add(node, sources)
+
+
+def _splat(el: Elaborator, splat: ast.Splat, frame: Frame) -> list[str]:
+    """The tensors of ``m.*``: every instance output of label ``m``'s repeated call."""
+    label = splat.name
+    if label not in frame.repeats:
+        if label in frame.tensors:
+            raise el.fail(Code.BAD_VALUE, splat.span,
+                          f"'{label}' repeats no call: '{label}.*' needs a statement such as "
+                          f"'{label}: bottleneck(64) x 3'")
+        raise el.fail(Code.UNDEFINED_NAME, splat.span, f"no tensor named '{label}'",
+                      did_you_mean(label, frame.tensors))
+    outputs = frame.repeats[label]
+    if outputs is None:
+        raise el.fail(Code.BAD_VALUE, splat.span,
+                      f"'{label}' repeats more than one call, so '{label}.*' is ambiguous",
+                      "give each repeated call its own labelled statement")
+    frame.used.add(label)
+    if not all(outputs):
+        raise Fail()
+    return list(outputs)

@@ -15,6 +15,9 @@ class Frame:
     env: dict[str, Any]
     tensors: dict[str, str] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
+    prefix: str = ""  # the path of the block instance (or network) the body belongs to
+    # label -> the outputs of its statement's repeated call (``m.*``); None: several repeats
+    repeats: dict[str, list[str] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -25,10 +28,17 @@ class Scope:
     counters: dict[str, int] = field(default_factory=dict)
     block_index: int = 0
     numbered: bool = False  # block instances are 0, 1, 2 ... (a chain of blocks only)
+    sequence: bool = False  # every call is numbered 0, 1, 2 ... (``label[]:``)
 
-    def child(self, name: str, numbered: bool = False) -> Scope:
+    def child(self, name: str, numbered: bool = False, sequence: bool = False) -> Scope:
         """A nested scope ``prefix.name.``."""
-        return Scope(f"{self.prefix}{name}.", numbered=numbered)
+        return Scope(f"{self.prefix}{name}.", numbered=numbered or sequence, sequence=sequence)
+
+    def next_index(self) -> str:
+        """The next number of a numbered scope, as a path."""
+        index = self.block_index
+        self.block_index += 1
+        return f"{self.prefix}{index}"
 
 
 class Names:
@@ -38,6 +48,27 @@ class Names:
         self.reporter = reporter
         self.taken: set[str] = set()
         self.suffixes: dict[str, int] = {}  # unique(): the last suffix tried per path
+        self.leaves: set[str] = set()  # node paths: nothing may nest inside one
+        self.scopes: set[str] = set()  # every proper prefix of a node path
+
+    def nesting_conflict(self, path: str) -> str | None:
+        """Why a node cannot live at ``path`` (a layer there or above it), or None; the path is
+        then recorded: a module cannot both be a layer and hold layers (``fc`` and ``fc.0``)."""
+        if path in self.scopes:
+            inside = next(s for s in sorted(self.leaves) if s.startswith(path + "."))
+            return f"'{path}' already holds '{inside}'; a layer cannot also be a scope"
+        position = path.find(".")
+        while position != -1:
+            prefix = path[:position]
+            if prefix in self.leaves:
+                return f"'{path}' would nest inside layer '{prefix}'"
+            position = path.find(".", position + 1)
+        self.leaves.add(path)
+        position = path.find(".")
+        while position != -1:
+            self.scopes.add(path[:position])
+            position = path.find(".", position + 1)
+        return None
 
     def claim(self, label: str, span: Span, frame: Frame, scope: Scope) -> str | None:
         """The path of a label, or None (reported) when the label or path is taken."""

@@ -71,10 +71,10 @@ def network(el: Elaborator, definition: ast.NetworkDef) -> ir.Network:
 def _output(el: Elaborator, statement: ast.Output, frame: Frame,
             outputs: dict[str, str]) -> None:
     for ref in statement.names:
-        node = frame.tensors.get(ref.name)
+        node = el.tensor(ref.name, frame)
         if node is None:
             el.reporter.error(Code.UNDEFINED_NAME, ref.span, f"no tensor named '{ref.name}'",
-                              did_you_mean(ref.name, frame.tensors))
+                              did_you_mean(ref.name, el.tensors_of(frame)))
         elif ref.name in outputs:
             el.reporter.error(Code.DUPLICATE_NAME, ref.span, f"'{ref.name}' is already an output")
         else:

@@ -43,6 +43,7 @@ class Elaborator:
         self.used_params: set[tuple[str, str]] = set()
         self.mentions: dict[tuple[str, str], bool] = {}
         self.labels: dict[str, list[tuple[Span, Span]]] | None = None  # label -> (at, within)
+        self.paths: dict[str, str] = {}  # spec path (label, node, block instance) -> tensor
 
     def fail(self, code: Code, span: Span, message: str, *notes: str) -> Fail:
         """Report an error and return the exception that ends the statement."""
@@ -96,30 +97,74 @@ class Elaborator:
             path = self.names.claim(label, statement.label_span or statement.span, frame, scope)
             if path is None:
                 raise Fail()
-            if self.lone_call(calls, frame):
+            if statement.numbered:
+                inner = scope.child(label, sequence=True)
+            elif self.lone_call(calls, frame):
                 own_name = path
             else:
                 inner = scope.child(label, numbered=self.only_blocks(calls, frame))
             self.names.taken.add(path)
-        result = self.chain(statement.chain, current, frame, inner, own_name, after)
+        repeats: list[list[str]] = []
+        result = self.chain(statement.chain, current, frame, inner, own_name, after, repeats)
         if label is not None and result is not None:
             frame.tensors[label] = result
+            self.paths[scope.prefix + label] = result
+            if repeats:
+                frame.repeats[label] = repeats[0] if len(repeats) == 1 else None
         return result
 
     def chain(self, chain: ast.Chain, current: str | None, frame: Frame, scope: Scope,
-              own_name: str | None = None, after: ast.Call | None = None) -> str | None:
-        """Elaborate the calls of a chain in turn; the tensor it ends with."""
+              own_name: str | None = None, after: ast.Call | None = None,
+              repeats: list[list[str]] | None = None) -> str | None:
+        """Elaborate the calls of a chain in turn; the tensor it ends with. The outputs of each
+        repeated call's instances are appended to ``repeats``."""
         for index, call in enumerate(chain.calls):
             if index == 0 and self._is_tensor_reference(call, frame):
                 frame.used.add(call.name)
-                current = frame.tensors[call.name] or None
+                current = self.tensor(call.name, frame) or None
                 if current is None:
                     raise Fail()  # the tensor's own statement failed and was reported
                 continue
             following = chain.calls[index + 1] if index + 1 < len(chain.calls) else after
             first = index == 0
-            current = self.call(call, current, frame, scope, following, own_name, first)
+            if call.repeat is not None:
+                outputs = self.repeat(call, current, frame, scope, following, first)
+                if repeats is not None:
+                    repeats.append(outputs)
+                current = outputs[-1]
+            else:
+                current = self.call(call, current, frame, scope, following, own_name, first)
         return current
+
+    def repeat(self, call: ast.Call, x: str | None, frame: Frame, scope: Scope,
+               following: ast.Call | None, first: bool) -> list[str]:
+        """``call x N``: the call N times in a row; each instance's output."""
+        count = blocks.repeat_count(self, call, frame)
+        single = ast.Call(call.name, call.args, call.span, call.name_span, call.body,
+                          call.shortcut)
+        outputs: list[str] = []
+        for _ in range(count):
+            x = self.call(single, x, frame, scope, following, None, first)
+            if not x:
+                raise Fail()
+            outputs.append(x)
+            first = False
+        return outputs
+
+    def tensor(self, name: str, frame: Frame) -> str | None:
+        """The tensor a reference names: a label of the body, else a path inside it (a layer
+        ``features.3``, a block instance ``layer1.0``); None when it names nothing."""
+        if name in frame.tensors:
+            return frame.tensors[name]
+        path = frame.prefix + name
+        if path in self.paths:
+            return self.paths[path]
+        return path if path in self.graph.shapes else None
+
+    def tensors_of(self, frame: Frame) -> list[str]:
+        """The names a body can refer to, for "did you mean"."""
+        return [*frame.tensors, *(p[len(frame.prefix):] for p in self.paths
+                                  if p.startswith(frame.prefix))]
 
     def _after_reference(self, calls: tuple[ast.Call, ...], frame: Frame) -> tuple[ast.Call, ...]:
         """The calls of a chain without its leading tensor reference, if it has one."""
@@ -144,21 +189,20 @@ class Elaborator:
         return bool(calls) and all(call.name in self.definitions.blocks for call in calls)
 
     def _is_tensor_reference(self, call: ast.Call, frame: Frame) -> bool:
-        return (call.name in frame.tensors and not call.args and call.body is None
-                and call.repeat is None)
+        return (not call.args and call.body is None and call.repeat is None
+                and (call.name in frame.tensors or ("." in call.name
+                     and self.tensor(call.name, frame) is not None)))
 
     def call(self, call: ast.Call, x: str | None, frame: Frame, scope: Scope,
              following: ast.Call | None, own_name: str | None, first: bool) -> str | None:
         """Elaborate one call from tensor ``x``; the tensor it produces."""
         if call.repeat is not None:
-            count = blocks.repeat_count(self, call, frame)
-            single = ast.Call(call.name, call.args, call.span, call.name_span, call.body,
-                              call.shortcut)
-            for _ in range(count):
-                x = self.call(single, x, frame, scope, following, None, first)
-                first = False
-            return x
+            return self.repeat(call, x, frame, scope, following, first)[-1]
         name = call.name
+        if scope.sequence and own_name is None and name not in layers.COMPOSITES:
+            own_name = self.names.unique(scope.next_index())
+        elif scope.sequence and own_name is None:
+            scope = scope.child(self.names.unique(scope.next_index())[len(scope.prefix):])
         if x == FAILED:
             # The input is unknown after an earlier error; a misspelt word is still worth saying.
             if name not in self._known_words(frame):

@@ -85,7 +85,26 @@ class Quantity:
     span: Span
 
 
-Expr: TypeAlias = Number | Name | Str | Size | Scale | Tuple | BinOp | Neg | Quantity
+@dataclass(frozen=True)
+class Splat:
+    """``m.*``: the outputs of every repeat instance of label ``m``, in order."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function call in an expression: ``max(16, c // 4)``, ``make_divisible(v, 8)``."""
+
+    name: str
+    args: tuple[Arg, ...]
+    span: Span
+    name_span: Span
+
+
+Expr: TypeAlias = (Number | Name | Str | Size | Scale | Tuple | BinOp | Neg | Quantity | Splat
+                   | Function)
 
 # Layer calls ---------------------------------------------------------------------------------
 
@@ -126,12 +145,16 @@ class Chain:
 
 @dataclass(frozen=True)
 class ChainStatement:
-    """``[label:] chain``: continues from the current tensor unless its first call names one."""
+    """``[label:] chain``: continues from the current tensor unless its first call names one.
+
+    A label is a name or a dotted path; ``numbered`` (``label[]:``) numbers the chain's layers.
+    """
 
     label: str | None
     chain: Chain
     span: Span
     label_span: Span | None = None
+    numbered: bool = False
 
 
 @dataclass(frozen=True)

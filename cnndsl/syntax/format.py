@@ -30,7 +30,7 @@ INDENT = "  "
 
 # Strings cannot hold a newline and '#' starts a comment anywhere outside a string.
 _COMMENTS_AND_STRINGS = re.compile(r'"[^"\n]*"|#[^\n]*')
-_LEAVES = {"integer", "real", "size", "scale", "string", "name"}
+_LEAVES = {"integer", "real", "size", "scale", "string", "name", "splat"}
 _BINARY = {"add", "sub", "mul", "div", "floordiv", "mod"}
 # A node of the concrete tree: a lark Tree or Token, told apart at run time.
 Node = Any
@@ -115,6 +115,8 @@ def _expr(node: Any, tight: bool) -> str:
         return "-" + _expr(node.children[1], tight)
     if kind == "atom":  # a parenthesised expression
         return "(" + _expr(node.children[1], False) + ")"
+    if kind == "function":
+        return f"{node.children[0]}{_call_args(node.children[1:])})"
     if kind == "items":
         return "(" + ", ".join(_expr(c, False) for c in _values(node.children)) + ")"
     raise FormatterBug(f"unexpected expression node {kind!r}")
@@ -249,7 +251,8 @@ class _Writer:
         elif kind == "input_stmt":
             self.put(f"input {children[1]}: {_dims(children[3])}", node)
         elif kind == "output_stmt":
-            names = [str(c) for c in children[1:] if isinstance(c, Token) and c.type == "NAME"]
+            names = [str(c) for c in children[1:]
+                     if isinstance(c, Token) and c.type in ("NAME", "PATH")]
             self.put("output " + ", ".join(names), node)
         elif kind == "expect_stmt":
             _, subject, op, value = children
@@ -258,7 +261,9 @@ class _Writer:
         elif kind == "chain_stmt":
             label, colon, chain = children
             if label is not None:
-                self.put(f"{label}: ", Tree("label", [label, colon]))
+                name, numbered = label.children
+                marker = "" if numbered is None else "[]"
+                self.put(f"{name}{marker}: ", Tree("label", [label, colon]))
             self.chain(chain, indent)
         else:
             raise FormatterBug(f"unexpected statement {kind!r}")

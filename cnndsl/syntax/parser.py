@@ -44,6 +44,9 @@ _GRAMMAR_PLACES = (
 # How each terminal reads in an error message.
 _TOKEN_WORDS = {
     "NAME": "a name",
+    "PATH": "a path like features.0",
+    "SPLAT": "every instance, like m.*",
+    "NUMBERED": "'[]'",
     "CALLNAME": "a call like 'name('",
     "INT": "an integer",
     "FLOAT": "a number",
@@ -141,6 +144,16 @@ class _ToAst(Transformer[Token, Any]):
     def name(self, meta: Any, children: list[Token]) -> ast.Name:
         return ast.Name(str(children[0]), self._s(meta))
 
+    def splat(self, meta: Any, children: list[Token]) -> ast.Splat:
+        return ast.Splat(str(children[0])[:-2], self._s(meta))
+
+    def function(self, meta: Any, children: list[Any]) -> ast.Function:
+        head, *rest = children
+        args = tuple(self._as_arg(c) for c in rest if c is not None)
+        head_span = self._t(head)
+        head_span = dataclasses.replace(head_span, end_col=head_span.end_col - 1)
+        return ast.Function(str(head)[:-1], args, self._s(meta), head_span)
+
     def items(self, meta: Any, children: list[ast.Expr]) -> ast.Tuple:
         return ast.Tuple(tuple(children), self._s(meta))
 
@@ -202,11 +215,16 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Chain(calls, self._s(meta))
 
     # statements
+    def label(self, meta: Any, children: list[Any]) -> tuple[Token, bool]:
+        name, numbered = children
+        return name, numbered is not None
+
     def chain_stmt(self, meta: Any, children: list[Any]) -> ast.ChainStatement:
         label, chain = children
         if label is None:
             return ast.ChainStatement(None, chain, self._s(meta))
-        return ast.ChainStatement(str(label), chain, self._s(meta), self._t(label))
+        name, numbered = label
+        return ast.ChainStatement(str(name), chain, self._s(meta), self._t(name), numbered)
 
     def dims(self, meta: Any, children: list[Any]) -> tuple[ast.Expr, ...]:
         dims: list[ast.Expr] = []
@@ -231,7 +249,8 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Const(str(name), value, self._s(meta), self._t(name))
 
     def subject(self, meta: Any, children: list[Any]) -> tuple[tuple[str, ...], Any, Span]:
-        words = [str(c) for c in children if isinstance(c, Token) and c.type == "NAME"]
+        words = [str(c) for c in children
+                 if isinstance(c, Token) and c.type in ("NAME", "PATH")]
         calls = [c for c in children if isinstance(c, Token) and c.type == "CALLNAME"]
         if calls:
             words.append(str(calls[0])[:-1])

@@ -444,7 +444,8 @@ class ClassWriter:
             doc = (f'    """Block ``{self.block}`` of the spec '
                    f'({len(self.instances)} instances)."""')
         header = _signature_lines(params)
-        forward = ForwardWriter(self.full, ["x"], protected=set(), flags=set(self.flags)).write()
+        forward = ForwardWriter(self.full, ["x"], protected=set(), flags=set(self.flags),
+                                order=self.emitter.index).write()
         lines = [f"class {self.name}(nn.Module):", doc, "", *header, *init, "", *forward]
         return BlockClass(self.name, self.block, params, lines, calls)
 
@@ -683,7 +684,8 @@ class ForwardWriter:
 
     def __init__(self, body: Body, parameters: list[str], protected: set[str],
                  flags: set[str], inputs: list[str] | None = None,
-                 outputs: dict[str, str] | None = None) -> None:
+                 outputs: dict[str, str] | None = None,
+                 order: dict[str, int] | None = None) -> None:
         self.body = body
         self.parameters = parameters
         self.protected = protected
@@ -691,6 +693,10 @@ class ForwardWriter:
         self.inputs = inputs or [body.input]
         self.outputs = outputs
         self.steps = [s for m in body.members for s in m.steps]
+        if order is not None:
+            # Members in scope order can interleave (model.2, a top-level concat, model.3):
+            # ordering steps by their output's node keeps every read after its write.
+            self.steps.sort(key=lambda step: order[step.output])
         self.last: dict[str, int] = {}
         for index, step in enumerate(self.steps):
             for tensor in step.inputs:
@@ -877,7 +883,8 @@ def emit(network: ir.Network, *, spec: str | Path | None = None, **load_options:
     signature = [Param(_identifier(name), _annotation([value]), value)
                  for name, value in values[""].items()]
     forward = ForwardWriter(root, parameters, protected=set(parameters) - {"x"}, flags=set(),
-                            inputs=list(network.inputs), outputs=dict(network.outputs)).write()
+                            inputs=list(network.inputs), outputs=dict(network.outputs),
+                            order=emitter.index).write()
     doc = (f'    """Network ``{network.name}``: {network.total_params:,} parameters."""')
     network_lines = [f"class {network_class}(nn.Module):", doc, "",
                      *_network_signature(signature), *init, "", *forward]
