@@ -13,7 +13,7 @@ from cnndsl import ir
 from cnndsl.analysis import params as param_analysis
 from cnndsl.analysis import receptive
 from cnndsl.diagnostics import CnnError, Code, Diagnostic, Reporter, Span
-from cnndsl.expectations import check_expects
+from cnndsl.expectations import TENSOR_SUBJECTS, check_expects
 from cnndsl.frontend import elaborate
 from cnndsl.frontend.imports import Loader
 from cnndsl.names import check_names
@@ -177,8 +177,14 @@ def check(source: str | Path, *, network: str | None = None, input: str | None =
 def check_text(text: str, file: str = "<string>", *, network: str | None = None,
                input: str | None = None, sizes: dict[str, int] | None = None,
                params: dict[str, Any] | None = None, loader: Loader | None = None,
-               allow_imports: Sequence[str | Path] = ()) -> CheckResult:
-    """Check a spec's text, named ``file`` (imports are relative to it); never raises."""
+               allow_imports: Sequence[str | Path] = (),
+               receptive_fields: bool = True) -> CheckResult:
+    """Check a spec's text, named ``file`` (imports are relative to it); never raises.
+
+    With ``receptive_fields`` False, nodes keep ``receptive_field`` None unless an ``expect``
+    line needs it: the diagnostics are the same, and the language server computes the fields
+    when a hover shows one (on 10,000 layers they are most of a check).
+    """
     name = file
     try:
         bound, override = parse_input_sizes(input)
@@ -199,7 +205,8 @@ def check_text(text: str, file: str = "<string>", *, network: str | None = None,
     if reporter.errors:
         return CheckResult(name, None, reporter.diagnostics, sources)
     param_analysis.annotate(result)
-    receptive.annotate(result)
+    if receptive_fields or any(e.subject in TENSOR_SUBJECTS for e in expects):
+        receptive.annotate(result)
     result.expects = check_expects(result, expects, reporter, bound)
     diagnostics = reporter.diagnostics
     if params or override is not None:

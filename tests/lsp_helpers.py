@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lsprotocol import types
@@ -27,3 +28,17 @@ def open_text(workspace: Workspace, path: Path, text: str | None = None) -> Anal
     uri = path.resolve().as_uri()
     workspace.update(uri, path.read_text() if text is None else text)
     return workspace.analysis(uri)
+
+
+def apply(text: str, edits: list[types.TextEdit]) -> str:
+    """The text after the edits (LSP positions: lines split at \\n, \\r\\n or \\r)."""
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\n|\r", text)]
+
+    def offset(position: types.Position) -> int:
+        return starts[position.line] + position.character if position.line < len(starts) \
+            else len(text)
+
+    ordered = sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character))
+    for edit in reversed(ordered):
+        text = text[:offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end):]
+    return text

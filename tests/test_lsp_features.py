@@ -8,14 +8,17 @@ from lsp_helpers import BLOCKS, RESNET50, open_text, position
 from lsprotocol import types
 
 from cnndsl.lsp import features
-from cnndsl.lsp.workspace import Workspace
+from cnndsl.lsp.workspace import Analysis, Workspace
 
 TEXT = RESNET50.read_text()
 
 
 def _hover(text: str, needle: str, offset: int = 1, path: Path = RESNET50) -> str:
-    analysis = open_text(Workspace(), path, text)
-    result = features.hover(analysis, position(text, needle, offset))
+    return _hover_on(open_text(Workspace(), path, text), needle, offset)
+
+
+def _hover_on(analysis: Analysis, needle: str, offset: int = 1) -> str:
+    result = features.hover(analysis, position(analysis.text, needle, offset))
     assert result is not None and isinstance(result.contents, types.MarkupContent)
     return result.contents.value
 
@@ -23,6 +26,42 @@ def _hover(text: str, needle: str, offset: int = 1, path: Path = RESNET50) -> st
 def test_hover_on_a_label_shows_the_tensor_shape_and_counts() -> None:
     value = _hover(TEXT, "conv1:")
     assert "`conv1`: **N x 64 x 112 x 112**, 9,408 params, 118 M MACs" in value
+
+
+def test_hover_shows_the_receptive_field_beside_shape_params_and_macs() -> None:
+    # torchvision's resnet50: conv1 sees 7x7 pixels two apart; layer4 sees 427, 32 apart.
+    assert "118 M MACs, receptive field 7 (jump 2)" in _hover(TEXT, "conv1:")
+    assert "receptive field 427 (jump 32)" in _hover(TEXT, "layer4:")
+    assert "receptive field whole" in _hover(TEXT, "fc:")
+    assert "`maxpool` (pool): **N x 64 x 56 x 56**, 0 params, 0 MACs, receptive field 11 " \
+        "(jump 4)" in _hover(TEXT, "maxpool 3x3")
+    assert "`layer2.1`: **N x 512 x 28 x 28**, 280,064 params, 218 M MACs, receptive field 59 " \
+        "(jump 8)" in _hover(TEXT, "bottleneck(128)")
+
+
+def test_the_hover_field_is_the_check_s_though_the_server_computes_it_late() -> None:
+    import cnndsl
+    from cnndsl.analysis import receptive
+
+    analysis = open_text(Workspace(), RESNET50)
+    network = analysis.results[0].network
+    assert network is not None
+    assert all(node.receptive_field is None for node in network.nodes)  # left to the hover
+    _hover_on(analysis, "layer3:")
+    checked = cnndsl.check(RESNET50).network
+    assert checked is not None
+    assert [n.receptive_field for n in network.nodes] == [n.receptive_field
+                                                          for n in checked.nodes]
+    assert receptive.size_text(network.node("layer3").receptive_field) == "267"
+
+
+def test_two_inputs_say_which_input_a_field_is_of(tmp_path: Path) -> None:
+    spec = tmp_path / "two.cnn"
+    text = ("network two {\n  input a: 3 x 16 x 16\n  input b: 3 x 16 x 16\n"
+            "  x: a -> conv 8 3x3 pad 1\n  y: b -> conv 8 5x5 pad 2\n  s: add(x, y)\n}\n")
+    spec.write_text(text)
+    value = _hover(text, "y:", path=spec)
+    assert "receptive field 5 (jump 1) of `b`" in value
 
 
 def test_hover_on_a_labelled_chain_of_blocks_sums_its_layers() -> None:

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
+from lsp_helpers import apply
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from cnndsl.syntax.format import format_source
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET50 = ROOT / "specs" / "resnet50.cnn"
@@ -143,3 +146,25 @@ def test_the_server_imports_neither_torch_nor_onnx() -> None:
                           env={"PYTHONPATH": str(ROOT)}, timeout=900)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.asyncio
+async def test_formatting_gives_the_layout_of_fmt(client: LanguageClient) -> None:
+    text = RESNET50.read_text().replace("  bn1: bn\n", "  bn1:   bn\n").replace(
+        "  flatten\n", "      flatten  \n")
+    uri = await _open(client, RESNET50, text)
+    document = types.TextDocumentIdentifier(uri=uri)
+    options = types.FormattingOptions(tab_size=4, insert_spaces=True)
+    edits = await client.text_document_formatting_async(
+        types.DocumentFormattingParams(text_document=document, options=options))
+    assert edits is not None and len(edits) == 2  # the two lines, not the whole document
+    assert apply(text, edits) == format_source(text) == RESNET50.read_text()
+    line = _position(text, "bn1:").line
+    selected = await client.text_document_range_formatting_async(
+        types.DocumentRangeFormattingParams(
+            text_document=document, options=options,
+            range=types.Range(start=types.Position(line=line, character=0),
+                              end=types.Position(line=line, character=4))))
+    assert selected is not None
+    result = apply(text, selected)
+    assert "  bn1: bn\n" in result and "      flatten  \n" in result

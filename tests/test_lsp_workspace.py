@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
-from lsp_helpers import BLOCKS, RESNET50, open_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lsp_helpers import BLOCKS, RESNET50, ROOT, open_text
 
+from cnndsl import ir
+from cnndsl.analysis import receptive
+from cnndsl.compiler import check_text
 from cnndsl.lsp import features, workspace
 from cnndsl.lsp.workspace import Workspace, file_to_uri, uri_to_file
 
@@ -86,3 +92,52 @@ def test_while_the_text_does_not_parse_names_come_from_the_last_parse() -> None:
     analysis = open_text(space, RESNET50, TEXT.replace("  bn1: bn\n", "  bn1: bn (\n"))
     assert analysis.module is None and analysis.last_module is not None
     assert [d.code.slug for d in analysis.diagnostics] == ["syntax"]
+
+
+_PIECES = ["conv 64 3x3", " -> relu", "\n", "\n  ", "bn", "x: ", "# note\n", "}", "(", "7",
+           "0", "/2", "pad 1", "  y: add(a, b)\n", "expect params == 1\n",
+           "expect receptive field(layer2) >= 100\n"]
+
+
+@st.composite
+def _edits(draw: st.DrawFn, text: str) -> str:
+    """The text after an edit: a number changed, or a piece of spec inserted over a stretch."""
+    numbers = [m.span() for m in re.finditer(r"\b\d+\b", text)]
+    if numbers and draw(st.booleans()):
+        start, end = draw(st.sampled_from(numbers))
+        return text[:start] + str(draw(st.integers(0, 300))) + text[end:]
+    start = draw(st.integers(0, len(text)))
+    length = draw(st.integers(0, 30))
+    insert = draw(st.lists(st.sampled_from(_PIECES), max_size=2).map("".join))
+    return text[:start] + insert + text[start + length:]
+
+
+def _full(text: str, path: Path) -> workspace.Analysis:
+    """What a fresh analysis finds: no kept parse, no reparse."""
+    return workspace.analyze(text, path.resolve().as_uri(), workspace.CachingLoader({}))
+
+
+@pytest.mark.parametrize("path", [RESNET50, ROOT / "specs" / "googlenet.cnn",
+                                  ROOT / "specs" / "yolo_tiny.cnn"], ids=lambda p: p.name)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_warm_path_finds_what_a_full_check_finds(path: Path, data: st.DataObject) -> None:
+    """Edits one after another in one workspace (reparses, kept imports, receptive fields left
+    for the hover) give the diagnostics and IR of checking each text afresh."""
+    space = Workspace()
+    text = path.read_text()
+    open_text(space, path)
+    for _ in range(3):
+        text = data.draw(_edits(text), label="text")
+        warm = open_text(space, path, text)
+        full = _full(text, path)
+        assert warm.diagnostics == full.diagnostics
+        assert features.diagnostics(warm) == features.diagnostics(full)
+        for fast, fresh in zip(warm.results, full.results, strict=True):
+            assert (fast.network is None) == (fresh.network is None)
+            if fast.network is not None:
+                # `cnndsl check`'s IR, receptive fields included, once the hover has made them
+                checked = check_text(text, str(path), network=fast.network.name).network
+                assert checked is not None
+                receptive.annotate(fast.network)
+                assert ir.to_json(fast.network) == ir.to_json(checked)

@@ -8,6 +8,7 @@ and UTF-16 columns; spans are 1-based with code-point columns.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from lsprotocol import types
 
 from cnndsl import ir, layers
-from cnndsl.analysis import flops
+from cnndsl.analysis import flops, receptive
 from cnndsl.diagnostics import Diagnostic, Span
 from cnndsl.lsp import index
 from cnndsl.lsp.index import Occurrence
@@ -298,6 +299,45 @@ def _networks(analysis: Analysis, others: Sequence[Analysis]) -> list[ir.Network
     return networks
 
 
+class _Table:
+    """A network's nodes by path and its paths in order, for hovers (built once per network)."""
+
+    def __init__(self, network: ir.Network):
+        self.network = network
+        self.by_name = network.by_name()
+        self.paths = sorted(self.by_name)
+        # The server's check leaves receptive fields out (they are most of a re-check of a long
+        # spec); the first hover computes them. annotate sets every input's own field, so an
+        # input without one means they were not computed.
+        if any(self.by_name[name].receptive_field is None for name in network.inputs
+               if name in self.by_name):
+            receptive.annotate(network)
+
+    def under(self, path: str) -> list[ir.Node]:
+        """The nodes a path names: its own node, or every node below it (a block, a chain)."""
+        if path in self.by_name:
+            return [self.by_name[path]]
+        # The paths below `path.` are one run of the sorted list: '/' follows '.'.
+        start = bisect.bisect_left(self.paths, path + ".")
+        end = bisect.bisect_left(self.paths, path + "/", start)
+        nodes: list[ir.Node] = [self.by_name[name] for name in self.paths[start:end]]
+        target = self.network.tensors.get(path, path)
+        return nodes or ([self.by_name[target]] if target in self.by_name else [])
+
+    def output(self, path: str) -> ir.AnyNode | None:
+        """The node whose tensor a path (or a label) names."""
+        return self.by_name.get(self.network.tensors.get(path, path))
+
+
+def _table(analysis: Analysis, network: ir.Network) -> _Table:
+    key = f"table:{id(network)}"
+    kept = analysis.cache.get(key)
+    if not isinstance(kept, _Table) or kept.network is not network:  # an id reused
+        kept = _Table(network)
+        analysis.cache[key] = kept
+    return kept
+
+
 def _by_span(analysis: Analysis, others: Sequence[Analysis]) -> dict[Any, list[Any]]:
     """Nodes and block instances keyed by their source span, from every checked network."""
     key = "by_span"
@@ -354,18 +394,32 @@ def _tensor_hover(analysis: Analysis, occurrence: Occurrence,
                   others: Sequence[Analysis]) -> list[str]:
     lines = [f"**tensor** `{occurrence.name}`"]
     rows = []
-    for network in _networks(analysis, others):
+    networks = _networks(analysis, others)
+    for network in networks:
+        table = _table(analysis, network)
         for path in _tensor_paths(analysis, network, occurrence):
-            nodes = _nodes_under(network, path)
-            output = network.by_name().get(network.tensors.get(path, path))
+            output = table.output(path)
             if output is None:
                 continue
-            rows.append(f"- `{path}`: **{_shape(output.shape)}**, {_counts(network, nodes)}"
-                        + (f" (network `{network.name}`)" if len(_networks(analysis, others)) > 1
-                           else ""))
+            rows.append(f"- `{path}`: **{_shape(output.shape)}**, "
+                        f"{_counts(network, table.under(path))}{_field(network, output)}"
+                        + (f" (network `{network.name}`)" if len(networks) > 1 else ""))
     if not rows:
         return [*lines, "", "no shape: the network does not check"]
     return [*lines, "", *_listed(rows)]
+
+
+def _field(network: ir.Network, node: ir.AnyNode) -> str:
+    """``, receptive field 35 (jump 4)``: the window of input pixels one output reads."""
+    record = node.receptive_field
+    if record is None:
+        return ""
+    text = f", receptive field {receptive.size_text(record)}"
+    if record.jump is not None:
+        text += f" (jump {receptive.pair_text(record.jump)})"
+    if len(network.inputs) > 1:
+        text += f" of `{record.input}`"
+    return text
 
 
 def _tensor_paths(analysis: Analysis, network: ir.Network, occurrence: Occurrence) -> list[str]:
@@ -378,26 +432,17 @@ def _tensor_paths(analysis: Analysis, network: ir.Network, occurrence: Occurrenc
             and analysis.definitions.blocks[instance.block].span.file == occurrence.span.file]
 
 
-def _nodes_under(network: ir.Network, path: str) -> list[ir.Node]:
-    by_name = network.by_name()
-    target = network.tensors.get(path, path)
-    if path in by_name:
-        return [by_name[path]]
-    prefix = path + "."
-    nodes: list[ir.Node] = [n for n in network.nodes if n.name.startswith(prefix)]
-    return nodes or ([by_name[target]] if target in by_name else [])
-
-
 def _layer_rows(analysis: Analysis, occurrence: Occurrence,
                 others: Sequence[Analysis]) -> list[str]:
     assert occurrence.call is not None
-    table = _by_span(analysis, others)
+    spans = _by_span(analysis, others)
     rows = []
-    for network, node in table.get(_key(occurrence.call.span), []):
+    for network, node in spans.get(_key(occurrence.call.span), []):
         if not isinstance(node, ir.Node):
             continue
+        _table(analysis, network)  # the receptive fields, on the first hover
         rows.append(f"- `{node.name}` ({node.kind}): **{_shape(node.shape)}**, "  # type: ignore[attr-defined]
-                    f"{_counts(network, [node])}")
+                    f"{_counts(network, [node])}{_field(network, node)}")
     return rows
 
 
@@ -490,10 +535,11 @@ def _block_hover(analysis: Analysis, occurrence: Occurrence,
         rows = []
         table = _by_span(analysis, others)
         for network, instance in table.get(("instance", *_key(occurrence.call.span)), []):
-            output = network.by_name().get(instance.output)
-            nodes = _nodes_under(network, instance.path)
+            nodes = _table(analysis, network)
+            output = nodes.by_name.get(instance.output)
             rows.append(f"- `{instance.path}`: **{_shape(output.shape if output else None)}**, "
-                        f"{_counts(network, nodes)}")
+                        f"{_counts(network, nodes.under(instance.path))}"
+                        + (_field(network, output) if output else ""))
         if rows:
             lines += ["", *_listed(rows)]
     return lines

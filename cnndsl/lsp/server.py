@@ -10,7 +10,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from cnndsl import __version__
-from cnndsl.lsp import completion, features
+from cnndsl.lsp import completion, features, formatting
 from cnndsl.lsp.workspace import Workspace
 
 
@@ -53,6 +53,17 @@ class CnnServer(LanguageServer):
                 self.refresh(uri)
 
         asyncio.get_running_loop().call_soon(latest)
+
+    def format(self, uri: str, wanted: types.Range | None) -> list[types.TextEdit]:
+        """The edits of ``cnndsl fmt``'s layout (options such as tab size do not change it: one
+        layout for everyone, as ``fmt`` writes it)."""
+        try:
+            return formatting.formatting(self.workspace.get_text_document(uri).source, wanted)
+        except formatting.FormatError as error:
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Error,
+                message=f"cnndsl: the formatter failed, the document is left as it is: {error}"))
+            return []
 
     def snippets(self) -> bool:
         """Whether the client inserts snippets."""
@@ -117,6 +128,16 @@ def build() -> CnnServer:
                     types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
     def actions(ls: CnnServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         return features.code_actions(ls.cnn.analysis(params.text_document.uri), params.range)
+
+    @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    def format_document(ls: CnnServer,
+                        params: types.DocumentFormattingParams) -> list[types.TextEdit]:
+        return ls.format(params.text_document.uri, None)
+
+    @server.feature(types.TEXT_DOCUMENT_RANGE_FORMATTING)
+    def format_range(ls: CnnServer,
+                     params: types.DocumentRangeFormattingParams) -> list[types.TextEdit]:
+        return ls.format(params.text_document.uri, params.range)
 
     @server.command("cnndsl.lastCheckMilliseconds")
     def last_check(ls: CnnServer, *args: Any) -> dict[str, float]:

@@ -151,7 +151,8 @@ def analyze(text: str, uri: str, loader: Loader | None = None) -> Analysis:
     diagnostics = list(reporter.diagnostics)
     if not reporter.errors:
         for network in definitions.main_networks:
-            result = check_text(text, file, network=network, loader=loader)
+            result = check_text(text, file, network=network, loader=loader,
+                                receptive_fields=False)
             analysis.results.append(result)
             diagnostics.extend(result.diagnostics)
     analysis.diagnostics = _unique(diagnostics)
