@@ -63,6 +63,11 @@ class GraphBuilder:
         """``key`` if the network has that initializer (an optional bias), else None."""
         return key if key in self.weights else None
 
+    def weighted_inputs(self, node: ir.Node) -> list[str]:
+        """What a Conv, ConvTranspose or Gemm reads: the input, the weight, the bias if any."""
+        bias = self.weight(f"{node.name}.bias")
+        return [*self.inputs(node), f"{node.name}.weight", *([bias] if bias else [])]
+
 
 def fixed(node: ir.Node, dims: tuple[Any, ...], what: str) -> tuple[int, ...]:
     """``dims`` as integers, or :class:`Unsupported` for a symbolic size."""

@@ -9,10 +9,7 @@ from cnndsl.backends.onnx.lowering import lowering
 
 @lowering("conv")
 def _lower_conv(g: GraphBuilder, node: ir.Conv) -> None:
-    inputs = [*g.inputs(node), f"{node.name}.weight"]
-    bias = g.weight(f"{node.name}.bias")
-    if bias:
-        inputs.append(bias)
+    inputs = g.weighted_inputs(node)
     g.emit("Conv", inputs, node.name, node.name, node.span, kernel_shape=list(node.kernel),
            strides=list(node.stride), pads=list(node.padding), dilations=list(node.dilation),
            group=node.groups)
@@ -20,10 +17,7 @@ def _lower_conv(g: GraphBuilder, node: ir.Conv) -> None:
 
 @lowering("conv_transpose")
 def _lower_conv_transpose(g: GraphBuilder, node: ir.ConvTranspose) -> None:
-    inputs = [*g.inputs(node), f"{node.name}.weight"]
-    bias = g.weight(f"{node.name}.bias")
-    if bias:
-        inputs.append(bias)
+    inputs = g.weighted_inputs(node)
     ph, pw = node.padding
     g.emit("ConvTranspose", inputs, node.name, node.name, node.span,
            kernel_shape=list(node.kernel), strides=list(node.stride), pads=[ph, pw, ph, pw],

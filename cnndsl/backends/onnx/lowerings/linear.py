@@ -9,8 +9,5 @@ from cnndsl.backends.onnx.lowering import lowering
 
 @lowering("linear")
 def _lower_linear(g: GraphBuilder, node: ir.Linear) -> None:
-    inputs = [*g.inputs(node), f"{node.name}.weight"]
-    bias = g.weight(f"{node.name}.bias")
-    if bias:
-        inputs.append(bias)
+    inputs = g.weighted_inputs(node)
     g.emit("Gemm", inputs, node.name, node.name, node.span, transB=1)
